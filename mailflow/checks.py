@@ -1,0 +1,139 @@
+"""``mailflow check``: is this installation ready to run?
+
+Each check yields ``(passed, line)``. The config, the rule files (every problem,
+as file:line), the templates (each one rendered with sample values) and, unless
+``offline``, the IMAP and SMTP logins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+from .config import Config, load
+from .errors import MailflowError
+from .outbox import Recipient
+from .render import Renderer
+from .workflow.loader import Workflow, check_workflow, rules_folder
+
+# Templates the service itself sends, whatever the rules say.
+NOTE_TEMPLATES = (
+    "notes/no-action", "notes/clarify", "notes/already", "notes/form-incomplete", "notes/coordinator-help",
+    "notes/unknown-sender", "notes/no-token", "notes/wrong-sender", "notes/expired", "notes/quarantined",
+    "notes/delivery-failed",
+)
+
+
+def sample_context(config: Config, workflow: Workflow | None) -> dict:
+    """Values for every variable a template may use, to render each one as a test."""
+    mentor = Recipient("mentor@example.org", "Dr Ada Byron", "mentor", 1)
+    mentee = Recipient("mentee@example.org", "Sam Lee", "mentee", 2)
+    return {
+        "recipient": mentor, "scheme": config.scheme, "reply_address": config.scheme.reply_address("sample"),
+        "mentor": mentor, "mentee": mentee, "sender": mentor,
+        "pair": {"id": 1, "state": "introduced", "state_description": "Waiting."},
+        "now": dt.datetime.now(dt.timezone.utc), "today": "Monday 2 March 2026",
+        "coordinators": ", ".join(config.scheme.coordinators), "reply_subject": "Re: sample",
+        "commands": {"accept": ["accept", "yes"], "decline": ["decline", "no"]},
+        "form": "Location: \nFrequency: ", "form_name": "agreement", "form_values": {},
+        "options": [{"command": "ACCEPT", "words": ["accept", "yes", "happy to"]}],
+        "candidates": ["accept", "decline"], "line": "yes no", "command": "accept", "state": "accepted",
+        "state_description": "Accepted.",
+        "understood": [{"name": "location", "label": "Location", "display": "Cafe"}],
+        "missing": [{"name": "frequency", "label": "Frequency", "reason": "no value was given"}],
+        "invalid": [{"name": "review_date", "label": "Review date", "raw": "yesterday", "reason": "in the past"}],
+        "unknown_labels": ["Colour"], "values": {},
+        "failed_to": "x@example.org", "failed_template": "introduction/to-mentor", "detail": "550 no such user",
+        "inbound_id": 7, "error": "ValueError",
+    }
+
+
+def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool, str]]:
+    try:
+        config = load(path)
+    except MailflowError as exc:
+        yield False, str(exc)
+        return
+    yield True, f"config {config.path}"
+
+    workflow = None
+    try:
+        folder = rules_folder(config.scheme.rules, config.path.parent)
+        workflow, problems = check_workflow(folder)
+        for p in problems:
+            yield False, f"rules: {p}"
+        if workflow is not None:
+            yield True, (f"rules {folder}: {len(workflow.steps)} step(s), {len(workflow.states)} states, "
+                         f"{len(workflow.rules)} reply rules, {len(workflow.timers)} timers")
+    except MailflowError as exc:
+        yield False, f"rules: {exc}"
+
+    renderer = Renderer(config.scheme.templates)
+    names = [(n, "") for n in NOTE_TEMPLATES]
+    if workflow is not None:
+        names += [(n, str(where)) for n, where in workflow.templates()]
+    ctx = sample_context(config, workflow)
+    bad = 0
+    for name, where in dict(names).items():
+        if not renderer.exists(name):
+            bad += 1
+            yield False, f"{where + ': ' if where else ''}template {name!r} does not exist"
+            continue
+        try:
+            renderer.render(name, ctx)
+        except MailflowError as exc:
+            bad += 1
+            yield False, f"{where + ': ' if where else ''}{exc}"
+    if not bad:
+        yield True, f"templates: {len(dict(names))} render"
+
+    try:
+        if config.database_path.parent.exists():
+            yield True, f"database {config.database_path}"
+        else:
+            yield False, f"database folder {config.database_path.parent} does not exist; run `mailflow init`"
+    except OSError as exc:
+        yield False, f"database: {exc}"
+
+    if offline:
+        return
+    if config.imap.enabled:
+        yield from _check_imap(config)
+    else:
+        yield True, "IMAP not configured ([imap] host is empty): replies come through the [listener]"
+    if config.outbox.transport == "smtp":
+        yield from _check_smtp(config)
+    else:
+        yield True, f"outbox writes to the Maildir {config.outbox.maildir} (no SMTP)"
+
+
+def _check_imap(config: Config) -> Iterator[tuple[bool, str]]:
+    from .inbound.imap import ImapInbox
+
+    class _Shim:  # the poller wants a service only for fetching; a login needs none
+        store = None
+
+    inbox = ImapInbox(config.imap, _Shim())
+    try:
+        client = inbox.connect()
+        info = client.folder_status(config.imap.folder, ["MESSAGES"])
+        idle = "IDLE" if client.has_capability("IDLE") else "no IDLE: polling"
+        yield True, (f"IMAP login as {config.imap.username} at {config.imap.host}:{config.imap.port}; "
+                     f"{config.imap.folder} has {info[b'MESSAGES']} messages ({idle})")
+    except MailflowError as exc:
+        yield False, str(exc)
+    finally:
+        inbox.close()
+
+
+def _check_smtp(config: Config) -> Iterator[tuple[bool, str]]:
+    from .outbox import smtp_connect
+
+    try:
+        conn = smtp_connect(config.smtp)
+        conn.quit()
+        who = f"as {config.smtp.username}" if config.smtp.username else "(no login)"
+        yield True, f"SMTP {config.smtp.host}:{config.smtp.port} {who}"
+    except MailflowError as exc:
+        yield False, str(exc)

@@ -1,0 +1,412 @@
+"""Read and validate ``mailflow.toml``.
+
+The config is TOML, read with :mod:`tomllib`, into frozen dataclasses. Every key is
+declared once in :data:`SCHEMA` with its type, default and what is allowed; every
+error names the file, the key and what is allowed. ``config.example.toml`` documents
+every key, and a test keeps the two in step.
+
+Secrets are never read from the config file itself: a ``password`` key is refused
+with a message saying how to supply it (``password_env`` or ``password_file``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_PATH = "mailflow.toml"
+ENV_VAR = "MAILFLOW_CONFIG"
+
+_ADDR = re.compile(r"^[^@\s+]+@[^@\s]+\.[^@\s]+$")
+
+
+# ----------------------------------------------------------------------- the values
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a password lives: an environment variable or a file. Read when used."""
+
+    section: str
+    env: str = ""
+    file: Path | None = None
+    config_path: Path | None = None
+
+    def value(self) -> str:
+        where = f"{self.config_path or 'config'}: [{self.section}]"
+        if self.env:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError(
+                    f"{where} password_env = {self.env!r}, but that environment variable is "
+                    f"not set. Export it before starting mailflow (export {self.env}=...)."
+                )
+            return value
+        if self.file is not None:
+            try:
+                return self.file.read_text(encoding="utf-8").strip("\r\n")
+            except OSError as exc:
+                raise ConfigError(
+                    f"{where} password_file = {str(self.file)!r} cannot be read ({exc.strerror}). "
+                    "Point it at a file holding only the password, readable by mailflow."
+                ) from None
+        return ""
+
+    def __repr__(self) -> str:  # never show a password, only where it comes from
+        return f"Secret(env={self.env!r}, file={str(self.file) if self.file else None!r})"
+
+
+@dataclass(frozen=True)
+class SchemeConfig:
+    name: str
+    address: str
+    coordinators: tuple[str, ...]
+    timezone: str
+    date_order: str
+    rules: str
+    templates: Path | None
+
+    @property
+    def local_part(self) -> str:
+        return self.address.split("@", 1)[0]
+
+    @property
+    def domain(self) -> str:
+        return self.address.split("@", 1)[1]
+
+    def reply_address(self, token: str) -> str:
+        """The plus-address that carries a reply token back to us."""
+        return f"{self.local_part}+{token}@{self.domain}"
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str
+    port: int
+    username: str
+    password: Secret
+    tls: str
+    ca_file: Path | None
+    folder: str
+    processed_folder: str
+    idle: bool
+    poll_seconds: int
+    timeout_seconds: int
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    username: str
+    password: Secret
+    tls: str
+    ca_file: Path | None
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    transport: str
+    maildir: Path | None
+    retry_first_seconds: int
+    retry_max_seconds: int
+    give_up_after_hours: int
+    daily_cap_per_recipient: int
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    enabled: bool
+    protocol: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    scheme: SchemeConfig
+    database_path: Path
+    imap: ImapConfig
+    smtp: SmtpConfig
+    outbox: OutboxConfig
+    listener: ListenerConfig
+    token_valid_days: int
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+# ----------------------------------------------------------------------- the schema
+
+# section -> key -> (type, default, check or None). A default of ... means required.
+_TLS = ("ssl", "starttls", "none")
+SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
+    "scheme": {
+        "name": (str, ..., "nonempty"),
+        "address": (str, ..., "address"),
+        "coordinators": (list, ..., "addresses"),
+        "timezone": (str, "UTC", "timezone"),
+        "date_order": (str, "DMY", ("DMY", "MDY", "YMD", "auto")),
+        "rules": (str, "default", "nonempty"),
+        "templates": (str, "", None),
+    },
+    "database": {"path": (str, "mailflow.db", "nonempty")},
+    "imap": {
+        "host": (str, "", None),
+        "port": (int, 993, "port"),
+        "username": (str, "", None),
+        "password_env": (str, "", None),
+        "password_file": (str, "", None),
+        "tls": (str, "ssl", _TLS),
+        "ca_file": (str, "", None),
+        "folder": (str, "INBOX", "nonempty"),
+        "processed_folder": (str, "Processed", None),
+        "idle": (bool, True, None),
+        "poll_seconds": (int, 60, "positive"),
+        "timeout_seconds": (int, 60, "positive"),
+    },
+    "smtp": {
+        "host": (str, "", None),
+        "port": (int, 465, "port"),
+        "username": (str, "", None),
+        "password_env": (str, "", None),
+        "password_file": (str, "", None),
+        "tls": (str, "ssl", _TLS),
+        "ca_file": (str, "", None),
+        "timeout_seconds": (int, 60, "positive"),
+    },
+    "outbox": {
+        "transport": (str, "smtp", ("smtp", "maildir")),
+        "maildir": (str, "", None),
+        "retry_first_seconds": (int, 60, "positive"),
+        "retry_max_seconds": (int, 3600, "positive"),
+        "give_up_after_hours": (int, 48, "positive"),
+        "daily_cap_per_recipient": (int, 20, "positive"),
+    },
+    "listener": {
+        "enabled": (bool, False, None),
+        "protocol": (str, "lmtp", ("lmtp", "smtp")),
+        "host": (str, "127.0.0.1", "nonempty"),
+        "port": (int, 8024, "port"),
+    },
+    "tokens": {"valid_days": (int, 365, "positive")},
+}
+
+_SECRET_KEYS = {"password", "pass", "passwd", "secret"}
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+class _Reader:
+    """Validates one parsed TOML document against :data:`SCHEMA`."""
+
+    def __init__(self, path: Path, data: dict[str, Any]):
+        self.path = path
+        self.data = data
+
+    def fail(self, where: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {where}: {message}")
+
+    def check_shape(self) -> None:
+        for section, body in self.data.items():
+            if section not in SCHEMA:
+                raise self.fail(
+                    f"[{section}]",
+                    f"unknown section.{_suggest(section, SCHEMA)} "
+                    f"Allowed sections: {', '.join(SCHEMA)}.",
+                )
+            if not isinstance(body, dict):
+                raise self.fail(section, f"must be a table ([{section}]), not a single value.")
+            for key in body:
+                if key.lower() in _SECRET_KEYS:
+                    raise self.fail(
+                        f"[{section}] {key}",
+                        "passwords are not written in the config file. Put the password in "
+                        "an environment variable and set password_env = \"ITS_NAME\", or in a "
+                        "file readable only by mailflow and set password_file = \"/path\".",
+                    )
+                if key not in SCHEMA[section]:
+                    raise self.fail(
+                        f"[{section}] {key}",
+                        f"unknown key.{_suggest(key, SCHEMA[section])} "
+                        f"Allowed keys in [{section}]: {', '.join(SCHEMA[section])}.",
+                    )
+
+    def get(self, section: str, key: str) -> Any:
+        typ, default, check = SCHEMA[section][key]
+        where = f"[{section}] {key}"
+        body = self.data.get(section, {})
+        if key not in body:
+            if default is ...:
+                raise self.fail(where, "is required. See config.example.toml for an example.")
+            return default
+        value = body[key]
+        if typ is int and isinstance(value, bool) or not isinstance(value, typ):
+            raise self.fail(where, f"must be {_typename(typ)}, not {_typename(type(value))} ({value!r}).")
+        self._check(where, value, check)
+        return value
+
+    def _check(self, where: str, value: Any, check: Any) -> None:
+        if check is None:
+            return
+        if isinstance(check, tuple):
+            if value not in check:
+                raise self.fail(
+                    where, f"is {value!r}; allowed: {', '.join(repr(c) for c in check)}.{_suggest(str(value), check)}"
+                )
+        elif check == "nonempty" and not value.strip():
+            raise self.fail(where, "must not be empty.")
+        elif check == "address" and not _ADDR.match(value):
+            raise self.fail(
+                where,
+                f"{value!r} is not a plain email address like mentoring@example.org "
+                "(no display name, and no '+': mailflow adds its own plus-part for replies).",
+            )
+        elif check == "addresses":
+            if not value:
+                raise self.fail(where, "needs at least one address.")
+            for item in value:
+                if not isinstance(item, str) or not _ADDR.match(parseaddr(item)[1]):
+                    raise self.fail(where, f"{item!r} is not an email address.")
+        elif check == "timezone":
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise self.fail(where, f"{value!r} is not an IANA time zone name such as 'Europe/London'.") from None
+        elif check == "port" and not 0 < value < 65536:
+            raise self.fail(where, f"{value} is not a port number (1-65535).")
+        elif check == "positive" and value <= 0:
+            raise self.fail(where, f"must be a positive number, not {value}.")
+
+    def path_value(self, section: str, key: str) -> Path | None:
+        value = self.get(section, key)
+        if not value:
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.path.parent / p)
+
+    def secret(self, section: str) -> Secret:
+        env = self.get(section, "password_env")
+        file = self.path_value(section, "password_file")
+        if env and file:
+            raise self.fail(f"[{section}]", "set password_env or password_file, not both.")
+        return Secret(section=section, env=env, file=file, config_path=self.path)
+
+
+def _typename(typ) -> str:
+    names = {str: "a string", int: "a whole number", bool: "true or false", list: "a list"}
+    return names.get(typ, getattr(typ, "__name__", str(typ)))
+
+
+# ----------------------------------------------------------------------- loading
+
+
+def find_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The config path: --config, then $MAILFLOW_CONFIG, then ./mailflow.toml."""
+    return Path(explicit or os.environ.get(ENV_VAR) or DEFAULT_PATH)
+
+
+def load(path: str | os.PathLike) -> Config:
+    """Read and validate a config file. Raises :class:`ConfigError` naming file and key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such config file. Run `mailflow init` to write a starter config, "
+            f"or pass --config PATH (or set ${ENV_VAR})."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc}).") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}. Compare with config.example.toml.") from None
+    r = _Reader(path.resolve(), data)
+    r.check_shape()
+
+    templates = r.path_value("scheme", "templates")
+    scheme = SchemeConfig(
+        name=r.get("scheme", "name").strip(),
+        address=r.get("scheme", "address").lower(),
+        coordinators=tuple(parseaddr(c)[1].lower() or c.lower() for c in r.get("scheme", "coordinators")),
+        timezone=r.get("scheme", "timezone"),
+        date_order=r.get("scheme", "date_order"),
+        rules=r.get("scheme", "rules"),
+        templates=templates,
+    )
+    imap = ImapConfig(
+        host=r.get("imap", "host"),
+        port=r.get("imap", "port"),
+        username=r.get("imap", "username"),
+        password=r.secret("imap"),
+        tls=r.get("imap", "tls"),
+        ca_file=r.path_value("imap", "ca_file"),
+        folder=r.get("imap", "folder"),
+        processed_folder=r.get("imap", "processed_folder"),
+        idle=r.get("imap", "idle"),
+        poll_seconds=r.get("imap", "poll_seconds"),
+        timeout_seconds=r.get("imap", "timeout_seconds"),
+    )
+    smtp = SmtpConfig(
+        host=r.get("smtp", "host"),
+        port=r.get("smtp", "port"),
+        username=r.get("smtp", "username"),
+        password=r.secret("smtp"),
+        tls=r.get("smtp", "tls"),
+        ca_file=r.path_value("smtp", "ca_file"),
+        timeout_seconds=r.get("smtp", "timeout_seconds"),
+    )
+    outbox = OutboxConfig(
+        transport=r.get("outbox", "transport"),
+        maildir=r.path_value("outbox", "maildir"),
+        retry_first_seconds=r.get("outbox", "retry_first_seconds"),
+        retry_max_seconds=r.get("outbox", "retry_max_seconds"),
+        give_up_after_hours=r.get("outbox", "give_up_after_hours"),
+        daily_cap_per_recipient=r.get("outbox", "daily_cap_per_recipient"),
+    )
+    listener = ListenerConfig(
+        enabled=r.get("listener", "enabled"),
+        protocol=r.get("listener", "protocol"),
+        host=r.get("listener", "host"),
+        port=r.get("listener", "port"),
+    )
+    if imap.enabled and not imap.username:
+        raise r.fail("[imap] username", "is required when [imap] host is set.")
+    if outbox.transport == "smtp" and not smtp.host:
+        raise r.fail("[smtp] host", 'is required when [outbox] transport = "smtp".')
+    if outbox.transport == "maildir" and outbox.maildir is None:
+        raise r.fail("[outbox] maildir", 'is required when [outbox] transport = "maildir".')
+    if imap.processed_folder and imap.processed_folder == imap.folder:
+        raise r.fail("[imap] processed_folder", "must differ from [imap] folder (or be empty).")
+    return Config(
+        path=path.resolve(),
+        scheme=scheme,
+        database_path=r.path_value("database", "path"),
+        imap=imap,
+        smtp=smtp,
+        outbox=outbox,
+        listener=listener,
+        token_valid_days=r.get("tokens", "valid_days"),
+        raw=data,
+    )

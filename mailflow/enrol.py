@@ -1,0 +1,103 @@
+"""Read an enrolment CSV file: ``role,name,email`` and any other columns.
+
+The whole file is checked before anything is written: a bad row is reported with
+its line number, what is wrong and what to do, and nothing from the file is applied.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CsvError
+
+ROLES = ("mentor", "mentee", "coordinator")
+REQUIRED = ("role", "name", "email")
+_ADDR = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+_ROLE_SYNONYMS = {"mentors": "mentor", "mentees": "mentee", "coordinators": "coordinator", "coordinator": "coordinator",
+                  "co-ordinator": "coordinator", "coord": "coordinator"}
+
+
+@dataclass(frozen=True)
+class Person:
+    line: int
+    role: str
+    name: str
+    email: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def read_csv(path: Path) -> list[Person]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CsvError(f"{path}: cannot read the file ({exc.strerror}).") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CsvError(
+            f"{path}: not UTF-8 text (byte {exc.start}). Save the spreadsheet as 'CSV UTF-8' and try again."
+        ) from None
+    return parse_csv(text, str(path))
+
+
+def parse_csv(text: str, name: str = "CSV") -> list[Person]:
+    text = text.lstrip("\ufeff")  # a byte-order mark from a spreadsheet's "CSV UTF-8"
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise CsvError(f"{name}: the file is empty; the first line must be the header role,name,email.") from None
+    columns = [h.strip().lower() for h in header]
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise CsvError(
+            f"{name}:1: the header has no {', '.join(missing)} column; the first line must name the columns, "
+            f"at least role,name,email (found: {', '.join(h for h in header if h) or 'nothing'})."
+        )
+    dupes = {c for c in columns if c and columns.count(c) > 1}
+    if dupes:
+        raise CsvError(f"{name}:1: the column(s) {', '.join(sorted(dupes))} appear more than once in the header.")
+
+    people: list[Person] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(columns):
+            problems.append(f"{name}:{line}: {len(row)} values but the header has {len(columns)} columns "
+                            "(a comma inside a name needs the name in double quotes).")
+            continue
+        values = {c: (row[i].strip() if i < len(row) else "") for i, c in enumerate(columns)}
+        role = _ROLE_SYNONYMS.get(values["role"].lower(), values["role"].lower())
+        email = values["email"].lower()
+        person_name = values["name"]
+        if role not in ROLES:
+            problems.append(f"{name}:{line}: role {values['role']!r} is not one of {', '.join(ROLES)}.")
+        if not person_name:
+            problems.append(f"{name}:{line}: the name is empty.")
+        elif any(ch in person_name for ch in "\r\n\0") or len(person_name) > 200:
+            problems.append(f"{name}:{line}: the name has line breaks or is over 200 characters.")
+        if not _ADDR.match(email):
+            problems.append(f"{name}:{line}: {values['email']!r} is not an email address.")
+        elif email in seen:
+            problems.append(f"{name}:{line}: {email} is already on line {seen[email]}.")
+        else:
+            seen[email] = line
+        extra = {c: v for c, v in values.items() if c not in REQUIRED and c}
+        people.append(Person(line, role, person_name, email, extra))
+    if problems:
+        more = f"\n({len(problems)} problems; nothing from the file was applied.)"
+        raise CsvError("\n".join(problems[:20]) + more)
+    if not people:
+        raise CsvError(f"{name}: no rows after the header; nothing to enrol.")
+    return people

@@ -1,0 +1,186 @@
+"""The IMAP poller: fetch new mail into the database, then settle the mailbox copy.
+
+- New mail is found by UID from a ``(UIDVALIDITY, last UID)`` checkpoint, never by
+  sequence number or ``UNSEEN``, and fetched with ``BODY.PEEK[]`` so fetching does
+  not mark it read. UIDs at or below the checkpoint are filtered out (``UID n:*``
+  always returns the last message).
+- Each message is stored raw, and the checkpoint advanced, in one transaction.
+  Processing happens afterwards, from the database.
+- When UIDVALIDITY changes the folder is read again from the start; the
+  Message-ID deduplication in :meth:`Service.receive` keeps that from acting twice.
+- Only after a message's outcome has been committed is the mailbox copy flagged
+  ``\\Seen`` or moved to ``processed_folder`` ("settled"). Quarantined messages are
+  flagged ``\\Flagged`` and left where they are, for a person to look at. A failure
+  to settle never undoes the outcome; it is retried next cycle.
+- Connections are TLS-verified; ``starttls`` is required, never skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from ..config import ImapConfig
+from ..errors import ConnectionFailed
+
+log = logging.getLogger("mailflow.imap")
+
+FETCH_BATCH = 200
+IDLE_RENEW_SECONDS = 9 * 60  # RFC 2177 servers may drop IDLE after 29 minutes; renew well before
+
+
+class ImapInbox:
+    def __init__(self, cfg: ImapConfig, service):
+        self.cfg = cfg
+        self.service = service
+        self.store = service.store
+        self.client: IMAPClient | None = None
+        self.uidvalidity: int | None = None
+        self.key = f"imap://{cfg.username}@{cfg.host}:{cfg.port}/{cfg.folder}"
+
+    # ------------------------------------------------------------------ connection
+
+    def connect(self) -> IMAPClient:
+        if self.client is not None:
+            return self.client
+        cfg = self.cfg
+        where = f"IMAP {cfg.host}:{cfg.port}"
+        context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
+        try:
+            client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.tls == "ssl", ssl_context=context,
+                                timeout=cfg.timeout_seconds)
+            if cfg.tls == "starttls":
+                if b"STARTTLS" not in client.capabilities():
+                    client.shutdown()
+                    raise ConnectionFailed(f"{where} does not offer STARTTLS, and [imap] tls = \"starttls\" "
+                                           "requires it; not logging in without encryption.")
+                client.starttls(context)
+            client.login(cfg.username, cfg.password.value())
+        except LoginError as exc:
+            raise ConnectionFailed(f"{where} refused the login for {cfg.username!r} ({exc}). "
+                                   "Check [imap] username and the password.") from None
+        except (IMAPClientError, OSError) as exc:
+            raise ConnectionFailed(f"{where}: cannot connect ({exc}). Check [imap] host, port and tls.") from None
+        try:
+            info = client.select_folder(cfg.folder)
+        except IMAPClientError as exc:
+            client.logout()
+            raise ConnectionFailed(f"{where}: cannot open folder [imap] folder = {cfg.folder!r} ({exc}).") from None
+        self.uidvalidity = int(info[b"UIDVALIDITY"])
+        if cfg.processed_folder and not client.folder_exists(cfg.processed_folder):
+            client.create_folder(cfg.processed_folder)
+        self.client = client
+        return client
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.logout()
+            except (IMAPClientError, OSError):
+                pass
+            self.client = None
+
+    def has_idle(self) -> bool:
+        return self.client is not None and self.client.has_capability("IDLE")
+
+    # ------------------------------------------------------------------ fetching
+
+    def fetch_new(self) -> int:
+        """Store every message above the checkpoint. Returns how many were new."""
+        client = self.connect()
+        # Re-select to see the current UIDVALIDITY and new messages.
+        info = client.select_folder(self.cfg.folder)
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        now = self.service.clock.now()
+        cp = self.store.checkpoint(self.key)
+        last_uid = 0
+        if cp is not None:
+            if cp[0] == uidvalidity:
+                last_uid = cp[1]
+            else:
+                with self.store.transaction():
+                    self.store.log("imap-uidvalidity-changed", now, old=cp[0], new=uidvalidity, mailbox=self.key)
+                log.warning("%s: UIDVALIDITY changed %s -> %s; reading the folder again", self.key, cp[0], uidvalidity)
+        self.uidvalidity = uidvalidity
+        uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        count = 0
+        for start in range(0, len(uids), FETCH_BATCH):
+            batch = uids[start:start + FETCH_BATCH]
+            data = client.fetch(batch, ["BODY.PEEK[]"])
+            for uid in batch:
+                item = data.get(uid)
+                if item is None:  # expunged between SEARCH and FETCH
+                    continue
+                raw = item.get(b"BODY[]") or b""
+                with self.store.transaction():
+                    self.service.receive(raw, source="imap", mailbox=self.key, uidvalidity=uidvalidity, uid=uid)
+                    self.store.set_checkpoint(self.key, uidvalidity, uid, now)
+                count += 1
+        return count
+
+    # ------------------------------------------------------------------ settling
+
+    def settle(self) -> int:
+        """Flag or move the mailbox copies of messages whose outcome is committed."""
+        client = self.connect()
+        rows = self.store.all(
+            """SELECT id, uid, status FROM inbound WHERE mailbox = ? AND uidvalidity = ? AND imap_done = 0
+               AND status IN ('processed', 'ignored', 'quarantined') ORDER BY uid""",
+            (self.key, self.uidvalidity),
+        )
+        if not rows:
+            return 0
+        done = [r for r in rows if r["status"] != "quarantined"]
+        held = [r for r in rows if r["status"] == "quarantined"]
+        uids = [r["uid"] for r in done]
+        if held:
+            client.add_flags([r["uid"] for r in held], [b"\\Flagged"])
+        if uids:
+            client.add_flags(uids, [b"\\Seen"])
+            if self.cfg.processed_folder:
+                self._move(client, uids)
+        with self.store.transaction():
+            for r in rows:
+                self.store.update("inbound", r["id"], imap_done=1)
+        return len(rows)
+
+    def _move(self, client: IMAPClient, uids: list[int]) -> None:
+        dest = self.cfg.processed_folder
+        if client.has_capability("MOVE"):
+            client.move(uids, dest)
+            return
+        client.copy(uids, dest)
+        client.add_flags(uids, [b"\\Deleted"])
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge(uids)
+        # Without UIDPLUS, a plain EXPUNGE could remove other people's \Deleted mail:
+        # leave the copies flagged \Deleted for the mail client to expunge.
+
+    # ------------------------------------------------------------------ waiting
+
+    def wait(self, seconds: float, stop: threading.Event) -> bool:
+        """Wait for new mail (IDLE where the server has it) or until ``seconds`` pass.
+
+        Returns True when the server said something arrived. Wakes up within about a
+        second of ``stop`` being set.
+        """
+        deadline = time.monotonic() + seconds
+        if not (self.cfg.idle and self.has_idle()):
+            stop.wait(seconds)
+            return False
+        client = self.connect()
+        client.idle()
+        try:
+            renew_at = time.monotonic() + IDLE_RENEW_SECONDS
+            while not stop.is_set() and time.monotonic() < min(deadline, renew_at):
+                responses = client.idle_check(timeout=1)
+                if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    return True
+            return False
+        finally:
+            client.idle_done()

@@ -1,0 +1,153 @@
+"""The values the parser hands to the rest of mailflow.
+
+These are plain, immutable data. Nothing here does I/O. The parser fills them in;
+the matcher and the workflow engine read them.
+
+Two stages:
+
+1. :class:`Mail` is what can be known from the message alone: headers, the body as
+   text, the new text its author wrote, attachments, and whether a machine sent it.
+2. :class:`Reply` is what the message means *in reply to one of our emails*: the
+   command, the form fields and any warnings. It needs an :class:`Expectation` (which
+   commands and fields the email being answered asks for), which only the matcher
+   can supply, because the same word means different things in reply to different
+   emails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+# --------------------------------------------------------------------------- stage 1
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A non-text part, kept for later use (coordinators will email CSV files)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class MachineMail:
+    """A message written by a machine, not a person: it is never answered.
+
+    ``kind`` is ``"auto-reply"`` (out-of-office, vacation, RFC 3834) or ``"bounce"``
+    (a delivery status notification or other non-delivery report).
+    """
+
+    kind: Literal["auto-reply", "bounce"]
+    reason: str  # what gave it away, e.g. "Auto-Submitted: auto-replied"
+    away_until: dt.date | None = None  # an out-of-office "back on ..." date, when given
+    bounced: tuple[str, ...] = ()  # addresses that failed permanently (bounces only)
+    delayed: tuple[str, ...] = ()  # addresses that failed temporarily (bounces only)
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One inbound message, read defensively. Building it never raises."""
+
+    message_id: str  # normalised, without angle brackets; "" when absent
+    from_addr: str  # lower-cased addr-spec of From, "" when unparseable
+    from_name: str
+    to_addrs: tuple[str, ...]  # To, Cc, Delivered-To and X-Original-To addr-specs, lower-cased
+    subject: str
+    date: dt.datetime | None  # the Date header, timezone-aware, None if missing or bad
+    in_reply_to: tuple[str, ...]  # Message-IDs, without angle brackets
+    references: tuple[str, ...]
+    body_text: str  # the whole body as plain text, quoting kept as "> " lines
+    new_text: str  # what the author wrote: quoted history, signatures and footers removed
+    attachments: tuple[Attachment, ...] = ()
+    machine: MachineMail | None = None
+    defects: tuple[str, ...] = ()  # problems met while reading (bad charset, ...)
+
+
+# --------------------------------------------------------------------------- stage 2
+
+
+FieldKind = Literal["text", "date", "list", "number", "choice"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a form that one of our emails carries as ``Label: value`` lines."""
+
+    name: str  # machine name, e.g. "review_date"
+    label: str  # the label printed in the email, e.g. "Review date"
+    kind: FieldKind = "text"
+    synonyms: tuple[str, ...] = ()  # other labels people use, e.g. ("review",)
+    required: bool = True
+    choices: tuple[str, ...] = ()  # for kind == "choice"
+    help: str = ""  # one line printed under the label, e.g. "a date, e.g. 3 March"
+    future: bool = True  # dates only: must be after the message's date
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the email being answered asks for: its commands and its form.
+
+    ``commands`` maps a command name to the words and phrases that mean it, e.g.
+    ``{"accept": ("accept", "yes", "happy to"), "decline": ("decline", "no")}``.
+    """
+
+    commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fields: tuple[FieldSpec, ...] = ()
+    sent_values: dict[str, str] = field(default_factory=dict)  # values pre-filled in the form we sent
+
+
+@dataclass(frozen=True)
+class FieldResult:
+    """One form field as understood from a reply."""
+
+    name: str
+    status: Literal["ok", "missing", "invalid"]
+    value: object = None  # str, tuple[str, ...] (lists), dt.date, int; None unless ok
+    raw: str = ""  # what the person wrote, verbatim
+    reason: str = ""  # why it is missing or invalid, in words for the person
+    display: str = ""  # the value echoed back unambiguously, e.g. "Tuesday 3 March 2026"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The command a reply carries, if any."""
+
+    name: str | None  # the command, or None when there is none or it is ambiguous
+    line: str = ""  # the line it was read from
+    rest: str = ""  # the text after the command word(s), e.g. a reason
+    candidates: tuple[str, ...] = ()  # when ambiguous: the commands it could be
+
+
+@dataclass(frozen=True)
+class DateResult:
+    """A date read from free text."""
+
+    status: Literal["ok", "missing", "invalid", "ambiguous", "past"]
+    value: dt.date | None = None
+    raw: str = ""
+    reason: str = ""  # in words for the person, e.g. "03/04 could be 3 April or 4 March"
+    display: str = ""  # e.g. "Tuesday 3 March 2026"
+    alternatives: tuple[dt.date, ...] = ()  # for ambiguous dates
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a reply means in reply to one of our emails. The workflow engine reads it."""
+
+    mail: Mail
+    command: CommandResult
+    fields: dict[str, FieldResult] = field(default_factory=dict)
+    unknown_labels: tuple[str, ...] = ()  # "Label:" lines that match no declared field
+    warnings: tuple[str, ...] = ()  # things the person should hear about
+
+    @property
+    def text(self) -> str:
+        return self.mail.new_text
+
+    @property
+    def complete(self) -> bool:
+        """Every declared field is ok (trivially true when there is no form)."""
+        return all(f.status == "ok" for f in self.fields.values())

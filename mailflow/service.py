@@ -1,0 +1,337 @@
+"""The service: where the stages meet.
+
+One reply's path::
+
+    receive()          store the raw bytes (deduplicated) -- before anything else
+    process(id)        parse.read -> match -> parse.understand -> engine.on_reply
+                       -> Applier.apply, all in ONE transaction, with the inbound
+                       row's final status; an exception rolls it all back and
+                       counts an attempt (three strikes: quarantined, replayable)
+    settle (IMAP)      flag or move the mailbox message, after the commit
+    deliver()          send the outbox rows the transaction queued
+
+Timers (:meth:`Service.fire_timers`) feed decisions into the same Applier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import traceback
+from dataclasses import dataclass, field
+
+from . import parse
+from .clock import Clock, SecretTokens, SystemClock, TokenSource, iso
+from .config import Config
+from .enrol import Person
+from .errors import MailflowError, StateError
+from .inbound import receive
+from .match import Match, match
+from .outbox import Delivery, Recipient, deliver, transport_for
+from .parse.result import Mail
+from .render import Renderer
+from .store import Store
+from .workflow import engine
+from .workflow.apply import Applier, Subject
+from .workflow.decisions import MarkBouncing, Outcome, Record, Send, SetAway
+from .workflow.loader import load_workflow, rules_folder
+
+log = logging.getLogger("mailflow")
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class CycleReport:
+    fetched: int = 0
+    processed: dict[str, int] = field(default_factory=dict)  # status -> count
+    timers: int = 0
+    deliveries: list[Delivery] = field(default_factory=list)
+    settled: int = 0
+
+    def line(self) -> str:
+        sent = sum(d.status == "sent" for d in self.deliveries)
+        retry = sum(d.status == "retrying" for d in self.deliveries)
+        failed = sum(d.status == "failed" for d in self.deliveries)
+        done = ", ".join(f"{n} {s}" for s, n in sorted(self.processed.items())) or "none"
+        return (f"fetched {self.fetched}; messages: {done}; timers fired {self.timers}; "
+                f"sent {sent}, retrying {retry}, failed {failed}")
+
+
+class Service:
+    """mailflow's operations on one database, with a clock and a token source passed in."""
+
+    def __init__(self, config: Config, *, clock: Clock | None = None, tokens: TokenSource | None = None,
+                 store: Store | None = None):
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.tokens = tokens or SecretTokens()
+        self.store = store or Store(config.database_path)
+        self.workflow = load_workflow(rules_folder(config.scheme.rules, config.path.parent))
+        self.renderer = Renderer(config.scheme.templates)
+        self.applier = Applier(self.store, config, self.workflow, self.renderer, self.tokens)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------------ participants
+
+    def enrol(self, people: list[Person]) -> dict[str, int]:
+        """Add or update participants, all in one transaction. Returns counts."""
+        now = self.clock.now()
+        counts = {"added": 0, "updated": 0, "unchanged": 0}
+        with self.store.transaction():
+            for p in people:
+                row = self.store.participant_by_email(p.email)
+                if row is None:
+                    pid = self.store.add_participant(email=p.email, name=p.name, role=p.role, extra=p.extra, now=now)
+                    self.store.log("enrolled", now, participant_id=pid, role=p.role)
+                    counts["added"] += 1
+                elif (row["name"], row["role"], json.loads(row["extra"])) != (p.name, p.role, p.extra):
+                    if row["role"] != p.role and self.store.pairs(p.email):
+                        raise StateError(
+                            f"line {p.line}: {p.email} is already a {row['role']} in a pair; "
+                            f"their role cannot change to {p.role}. Nothing from the file was applied."
+                        )
+                    self.store.update("participants", row["id"], name=p.name, role=p.role,
+                                      extra=json.dumps(p.extra, sort_keys=True))
+                    self.store.log("participant-updated", now, participant_id=row["id"])
+                    counts["updated"] += 1
+                else:
+                    counts["unchanged"] += 1
+        return counts
+
+    def pair(self, mentee_email: str, mentor_email: str) -> int:
+        """Pair a mentee with a mentor and queue the introductions."""
+        now = self.clock.now()
+        with self.store.transaction():
+            mentee = self.store.participant_by_email(mentee_email)
+            mentor = self.store.participant_by_email(mentor_email)
+            for who, row, role in ((mentee_email, mentee, "mentee"), (mentor_email, mentor, "mentor")):
+                if row is None:
+                    raise StateError(f"{who} is not enrolled. Enrol them first: mailflow enrol --csv FILE.")
+                if row["role"] != role:
+                    raise StateError(f"{who} is enrolled as a {row['role']}, not a {role}.")
+            active = [
+                p for p in self.store.pairs(mentee["email"])
+                if p["mentee_id"] == mentee["id"] and not self.workflow.states[p["state"]].final
+            ]
+            if active:
+                p = active[0]
+                raise StateError(
+                    f"{mentee['email']} is already paired with {p['mentor_email']} (pair {p['id']}, "
+                    f"state {p['state']}). Close that pair before pairing again."
+                )
+            if mentee["status"] == "bouncing" or mentor["status"] == "bouncing":
+                bad = mentee["email"] if mentee["status"] == "bouncing" else mentor["email"]
+                raise StateError(f"email to {bad} has bounced; fix the address (re-enrol) before pairing.")
+            pair_id = self.store.insert("pairs", {"mentee_id": mentee["id"], "mentor_id": mentor["id"],
+                                                  "state": "new", "state_since": iso(now), "created_at": iso(now)})
+            pair = self.store.pair(pair_id)
+            self.applier.apply(engine.on_start(self.workflow), Subject(pair=pair, key=f"pair:{pair_id}:start"), now)
+        return pair_id
+
+    # ------------------------------------------------------------------ inbound
+
+    def receive(self, raw: bytes, *, source: str, mailbox: str | None = None, uidvalidity: int | None = None,
+                uid: int | None = None) -> int:
+        """Store one inbound message, raw, before anything acts on it (see :func:`inbound.receive`)."""
+        return receive(self.store, self.config, self.clock.now(), raw, source=source, mailbox=mailbox,
+                       uidvalidity=uidvalidity, uid=uid)
+
+    def pending(self) -> list[int]:
+        rows = self.store.all(
+            "SELECT id FROM inbound WHERE status = 'received' AND attempts < ? ORDER BY id", (MAX_ATTEMPTS,)
+        )
+        return [r["id"] for r in rows]
+
+    def process_pending(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for inbound_id in self.pending():
+            status = self.process(inbound_id)
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    def process(self, inbound_id: int) -> str:
+        """Process one stored message in one transaction. Returns its final status.
+
+        Any exception rolls the transaction back and counts an attempt; after
+        :data:`MAX_ATTEMPTS` the message is quarantined (``mailflow replay`` retries it).
+        """
+        row = self.store.one("SELECT id, raw, attempts FROM inbound WHERE id = ?", (inbound_id,))
+        if row is None:
+            raise MailflowError(f"inbound message #{inbound_id} does not exist")
+        now = self.clock.now()
+        try:
+            mail = parse.read(row["raw"], tz=self.config.scheme.timezone)
+            with self.store.transaction():
+                m = match(mail, self.store, self.config, now)
+                outcome, subject = self._decide(mail, m, inbound_id, now)
+                self.applier.apply(outcome.decisions, subject, now)
+                self.store.update(
+                    "inbound", inbound_id, status=outcome.status, reason=outcome.reason[:300],
+                    attempts=row["attempts"] + 1, processed_at=iso(now), last_error="",
+                    participant_id=(m.participant or {}).get("id"),
+                    pair_id=subject.pair["id"] if subject.pair else None,
+                    rule_hits=_json(list(outcome.rule_hits)),
+                )
+                self.store.log(f"inbound-{outcome.status}", now, inbound_id=inbound_id,
+                               pair_id=subject.pair["id"] if subject.pair else None,
+                               participant_id=(m.participant or {}).get("id"), match=m.kind, reason=outcome.reason[:120])
+            return outcome.status
+        except Exception as exc:  # one bad message must never stop the loop or be lost
+            return self._failed(inbound_id, row["attempts"] + 1, exc, now)
+
+    def _failed(self, inbound_id: int, attempts: int, exc: Exception, now: dt.datetime) -> str:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
+        log.error("inbound #%d failed (attempt %d): %s", inbound_id, attempts, detail)
+        quarantine = attempts >= MAX_ATTEMPTS
+        with self.store.transaction():
+            self.store.update("inbound", inbound_id, attempts=attempts, last_error=detail,
+                              status="quarantined" if quarantine else "received",
+                              reason=f"failed {attempts} times; last error: {detail[:200]}" if quarantine else "")
+            if quarantine:
+                self.store.log("inbound-quarantined", now, inbound_id=inbound_id, attempts=attempts)
+                self.applier.apply(
+                    (Send("notes/quarantined", "coordinators", vars={"inbound_id": inbound_id, "error": type(exc).__name__}),),
+                    Subject(inbound_id=inbound_id, key=f"quarantine:{inbound_id}:{attempts}"), now,
+                )
+        return "quarantined" if quarantine else "failed"
+
+    def replay(self, inbound_id: int) -> str:
+        """Process a quarantined (or any unfinished) message again, from its stored bytes."""
+        row = self.store.one("SELECT status FROM inbound WHERE id = ?", (inbound_id,))
+        if row is None:
+            raise MailflowError(f"inbound message #{inbound_id} does not exist; see `mailflow status --inbound`")
+        if row["status"] in ("processed",):
+            raise StateError(f"inbound message #{inbound_id} was already processed; replaying it would act twice")
+        with self.store.transaction():
+            self.store.update("inbound", inbound_id, status="received", attempts=0, last_error="")
+            self.store.log("inbound-replay", self.clock.now(), inbound_id=inbound_id, was=row["status"])
+        return self.process(inbound_id)
+
+    # ------------------------------------------------------------------ deciding
+
+    def _decide(self, mail: Mail, m: Match, inbound_id: int, now: dt.datetime) -> tuple[Outcome, Subject]:
+        """Turn a matched message into an outcome. Reads the store; writes nothing."""
+        sender = _recipient(m.sender) if m.sender else _stranger(mail)
+        day = now.date().isoformat()
+        subject = Subject(sender=sender, inbound_id=inbound_id, in_reply_to=mail.message_id,
+                          references=mail.references, their_subject=mail.subject, key=f"in:{inbound_id}")
+        note_once_a_day = Subject(sender=sender, inbound_id=inbound_id, in_reply_to=mail.message_id,
+                                  references=mail.references, their_subject=mail.subject,
+                                  key=f"note:{mail.from_addr}:{day}")
+        if m.kind == "own":
+            return Outcome("ignored", "own-mail: our own email came back"), subject
+        if m.kind == "machine":
+            return self._machine(mail, m), subject
+        if m.kind == "coordinator":
+            return Outcome("ignored", "from a coordinator, not a reply to one of our emails",
+                           (Send("notes/coordinator-help", "sender", exempt=True),)), note_once_a_day
+        if m.kind == "unknown":
+            if sender is None:
+                return Outcome("ignored", "unknown sender with no usable From address"), subject
+            return Outcome("ignored", "unknown-sender", (Send("notes/unknown-sender", "sender"),)), note_once_a_day
+        if m.kind == "no-token":
+            return Outcome("ignored", "no-token: not a reply to one of our emails",
+                           (Send("notes/no-token", "sender"),)), note_once_a_day
+        if m.kind == "wrong-sender":
+            return Outcome("ignored", f"wrong-sender: token belongs to participant #{m.token['participant_id']}",
+                           (Send("notes/wrong-sender", "sender"), Record("wrong-sender", {"via": m.via}))), note_once_a_day
+        if m.kind == "expired":
+            return Outcome("ignored", "expired token", (Send("notes/expired", "sender"),)), note_once_a_day
+
+        token = m.token
+        assert token is not None and m.participant is not None
+        pair = self.store.pair(token["pair_id"]) if token["pair_id"] else None
+        if pair is None:
+            return Outcome("ignored", "reply to an email about no pair",
+                           (Send("notes/no-action", "sender", exempt=True),)), subject
+        subject.pair = pair
+        role = "mentor" if m.participant["id"] == pair["mentor_id"] else "mentee"
+        spec = self.workflow.replies.get(token["context"] or "")
+        draft = self.applier.draft(pair["id"], spec.form) if spec and spec.form else {}
+        expectation = engine.expectation(self.workflow, token["context"], draft)
+        reply = parse.understand(mail, expectation, now=now, tz=self.config.scheme.timezone,
+                                 date_order=self.config.scheme.date_order)
+        ctx = engine.ReplyContext(context=token["context"], role=role, state=pair["state"], draft=draft)
+        return engine.on_reply(self.workflow, reply, ctx), subject
+
+    def _machine(self, mail: Mail, m: Match) -> Outcome:
+        machine = mail.machine
+        assert machine is not None
+        if machine.kind == "bounce":
+            known = [a for a in machine.bounced if self.store.participant_by_email(a)]
+            decisions = [MarkBouncing(a, "5.x.x") for a in known]
+            decisions.append(Record("bounce", {"bounced": len(machine.bounced), "delayed": len(machine.delayed),
+                                               "known": len(known)}))
+            status = "processed" if known else "ignored"
+            return Outcome(status, f"bounce: {machine.reason}", tuple(decisions), ("bounce",))
+        decisions = []
+        if m.sender is not None:
+            decisions.append(SetAway(m.sender["email"], machine.away_until))
+        decisions.append(Record("auto-reply", {"away_until": machine.away_until.isoformat() if machine.away_until else None}))
+        return Outcome("ignored", f"auto-reply: {machine.reason}", tuple(decisions), ("auto-reply",))
+
+    # ------------------------------------------------------------------ timers and outbox
+
+    def fire_timers(self) -> int:
+        now = self.clock.now()
+        due = self.store.all("SELECT * FROM timers WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id",
+                             (iso(now),))
+        fired = 0
+        specs = {t.name: t for t in self.workflow.timers}
+        for t in due:
+            with self.store.transaction():
+                if self.store.scalar("SELECT status FROM timers WHERE id = ?", (t["id"],)) != "pending":
+                    continue  # another process got there first
+                pair = self.store.pair(t["pair_id"])
+                spec = specs.get(t["name"])
+                if pair is None or spec is None:
+                    self.store.update("timers", t["id"], status="cancelled")
+                    continue
+                outcome = engine.on_timer(self.workflow, spec, pair["state"])
+                self.applier.apply(outcome.decisions, Subject(pair=pair, key=f"timer:{t['id']}"), now)
+                self.store.update("timers", t["id"], status="fired" if outcome.status == "processed" else "cancelled")
+                fired += outcome.status == "processed"
+        return fired
+
+    def deliver(self, limit: int | None = None) -> list[Delivery]:
+        results = deliver(self.store, self.config, transport_for(self.config), self.clock, limit)
+        for d in results:
+            if d.status == "failed":
+                self._report_failure(d)
+        return results
+
+    def _report_failure(self, d: Delivery) -> None:
+        """Tell the coordinators an email could not be delivered (never about their own)."""
+        row = self.store.one("SELECT template, pair_id, participant_id FROM outbox WHERE id = ?", (d.outbox_id,))
+        now = self.clock.now()
+        with self.store.transaction():
+            if row["participant_id"]:
+                self.store.conn.execute("UPDATE participants SET status = 'bouncing' WHERE id = ? AND role != 'coordinator'",
+                                        (row["participant_id"],))
+            if d.to_addr in self.config.scheme.coordinators or row["template"] == "notes/delivery-failed":
+                return
+            pair = self.store.pair(row["pair_id"]) if row["pair_id"] else None
+            self.applier.apply(
+                (Send("notes/delivery-failed", "coordinators",
+                      vars={"failed_to": d.to_addr, "failed_template": row["template"], "detail": d.detail[:200]}),),
+                Subject(pair=pair, key=f"failed:{d.outbox_id}"), now,
+            )
+
+
+def _recipient(row: dict) -> Recipient:
+    return Recipient(row["email"], row["name"], row["role"], row["id"])
+
+
+def _stranger(mail: Mail) -> Recipient | None:
+    if not mail.from_addr or mail.machine is not None:
+        return None
+    return Recipient(mail.from_addr, mail.from_name or mail.from_addr, "stranger", None)
+
+
+def _json(value) -> str:
+    return json.dumps(value)
+

@@ -1,0 +1,303 @@
+"""SQLite state, through sqlite-utils, in WAL mode, with named migrations.
+
+Every write goes through :meth:`Store.transaction` (``BEGIN IMMEDIATE``): one
+transaction per inbound message, holding its state change, its event log entries and
+the outbox rows it causes. Nothing here sends mail or touches IMAP; those side
+effects happen after the commit, in :mod:`mailflow.outbox` and :mod:`mailflow.inbound`.
+
+Tables (see :data:`MIGRATIONS` for the exact columns):
+
+- ``participants``: mentors, mentees and coordinators, by address.
+- ``pairs``: a mentee and a mentor, and the pair's workflow state.
+- ``tokens``: the reply tokens carried by our emails, each bound to one participant,
+  one pair and the kind of email it came with (the reply context).
+- ``inbound``: every message received, raw bytes included, with its IMAP identity
+  (mailbox, UIDVALIDITY, UID), Message-ID and how it ended.
+- ``outbox``: every email we send, rendered, with its Message-ID, before it is sent.
+- ``events``: an append-only log of what happened and why.
+- ``timers``: reminders due at a time, for a pair in a state.
+- ``checkpoints``: the IMAP (UIDVALIDITY, last UID) per mailbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .clock import iso
+
+MIGRATIONS = Migrations("mailflow")
+
+
+@MIGRATIONS(name="0001_initial")
+def _initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE participants (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,          -- lower-cased addr-spec
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('mentor', 'mentee', 'coordinator')),
+            status TEXT NOT NULL DEFAULT 'active', -- active | bouncing
+            away_until TEXT,                     -- from an out-of-office reply
+            extra TEXT NOT NULL DEFAULT '{}',    -- other CSV columns, JSON
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE pairs (
+            id INTEGER PRIMARY KEY,
+            mentee_id INTEGER NOT NULL REFERENCES participants(id),
+            mentor_id INTEGER NOT NULL REFERENCES participants(id),
+            state TEXT NOT NULL,
+            state_since TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX pairs_mentee ON pairs(mentee_id);
+        CREATE INDEX pairs_mentor ON pairs(mentor_id);
+        CREATE TABLE tokens (
+            token TEXT PRIMARY KEY,
+            participant_id INTEGER NOT NULL REFERENCES participants(id),
+            pair_id INTEGER REFERENCES pairs(id),
+            context TEXT,                        -- the reply context, e.g. 'introduction'
+            outbox_id INTEGER,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE TABLE inbound (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,                -- imap | smtp | lmtp
+            mailbox TEXT,
+            uidvalidity INTEGER,
+            uid INTEGER,
+            message_id TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            raw BLOB NOT NULL,
+            received_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'received', -- received | processed | ignored | quarantined
+            reason TEXT NOT NULL DEFAULT '',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            participant_id INTEGER,
+            pair_id INTEGER,
+            rule_hits TEXT NOT NULL DEFAULT '[]',
+            processed_at TEXT,
+            imap_done INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE UNIQUE INDEX inbound_imap ON inbound(mailbox, uidvalidity, uid);
+        CREATE INDEX inbound_dedup ON inbound(dedup_key);
+        CREATE INDEX inbound_status ON inbound(status);
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,            -- idempotency key
+            message_id TEXT NOT NULL UNIQUE,
+            to_addr TEXT NOT NULL,
+            template TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            pair_id INTEGER,
+            participant_id INTEGER,
+            inbound_id INTEGER,
+            raw BLOB NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending', -- pending | sending | sent | retrying | failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            lease_until TEXT,
+            last_error TEXT NOT NULL DEFAULT '',
+            exempt INTEGER NOT NULL DEFAULT 0,   -- exempt from the daily cap
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        );
+        CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+        CREATE INDEX outbox_to ON outbox(to_addr, created_at);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            pair_id INTEGER,
+            participant_id INTEGER,
+            inbound_id INTEGER,
+            outbox_id INTEGER,
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_pair ON events(pair_id);
+        CREATE TABLE timers (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            pair_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            state TEXT NOT NULL,                 -- the pair state the timer belongs to
+            due_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' -- pending | fired | cancelled
+        );
+        CREATE INDEX timers_due ON timers(status, due_at);
+        CREATE TABLE drafts (
+            pair_id INTEGER NOT NULL,
+            form TEXT NOT NULL,
+            "values" TEXT NOT NULL,              -- JSON; the pair's own content, never shown to coordinators
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (pair_id, form)
+        );
+        CREATE TABLE checkpoints (
+            mailbox TEXT PRIMARY KEY,
+            uidvalidity INTEGER NOT NULL,
+            last_uid INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        -- The event log is append-only.
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        """
+    )
+
+
+def _dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    return dict(row) if row is not None else None
+
+
+class Store:
+    """The database. One per thread: SQLite connections are not shared."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=30)
+        conn.row_factory = sqlite3.Row
+        self.db = sqlite_utils.Database(conn)
+        self.conn = conn
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute("PRAGMA busy_timeout = 30000")
+        if str(path) != ":memory:":
+            self.db.enable_wal()
+        self.conn.execute("PRAGMA synchronous = FULL")
+        MIGRATIONS.apply(self.db)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception.
+
+        Immediate, so two processes (``serve`` and a CLI command) never deadlock on
+        a read lock upgrade; the second simply waits for the first.
+        """
+        if self.conn.in_transaction:
+            with self.db.atomic():  # nested: a savepoint
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        return _dict(self.conn.execute(sql, params).fetchone())
+
+    def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(sql, params).fetchall()]
+
+    def scalar(self, sql: str, params: Any = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row is not None else None
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        cur = self.conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
+        return int(cur.lastrowid)
+
+    def update(self, table: str, row_id: int, **values: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self.conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*values.values(), row_id])
+
+    # ------------------------------------------------------------------ participants
+
+    def participant(self, pid: int) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM participants WHERE id = ?", (pid,))
+
+    def participant_by_email(self, email: str) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM participants WHERE email = ?", (email.strip().lower(),))
+
+    def add_participant(self, *, email: str, name: str, role: str, extra: dict, now: dt.datetime) -> int:
+        return self.insert(
+            "participants",
+            {
+                "email": email.strip().lower(),
+                "name": name.strip(),
+                "role": role,
+                "extra": json.dumps(extra, sort_keys=True),
+                "created_at": iso(now),
+            },
+        )
+
+    # ------------------------------------------------------------------ pairs
+
+    def pair(self, pair_id: int) -> dict[str, Any] | None:
+        return self.one(
+            """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
+                      mo.email AS mentor_email, mo.name AS mentor_name
+               FROM pairs p JOIN participants me ON me.id = p.mentee_id
+                            JOIN participants mo ON mo.id = p.mentor_id
+               WHERE p.id = ?""",
+            (pair_id,),
+        )
+
+    def pairs(self, email: str | None = None) -> list[dict[str, Any]]:
+        sql = """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
+                        mo.email AS mentor_email, mo.name AS mentor_name
+                 FROM pairs p JOIN participants me ON me.id = p.mentee_id
+                              JOIN participants mo ON mo.id = p.mentor_id"""
+        if email:
+            e = email.strip().lower()
+            return self.all(sql + " WHERE me.email = ? OR mo.email = ? ORDER BY p.id", (e, e))
+        return self.all(sql + " ORDER BY p.id")
+
+    # ------------------------------------------------------------------ events
+
+    def log(self, kind: str, now: dt.datetime, *, pair_id=None, participant_id=None,
+            inbound_id=None, outbox_id=None, **data: Any) -> int:
+        """Append one event. ``data`` holds status, dates and counts, never reply text."""
+        return self.insert(
+            "events",
+            {
+                "at": iso(now),
+                "kind": kind,
+                "pair_id": pair_id,
+                "participant_id": participant_id,
+                "inbound_id": inbound_id,
+                "outbox_id": outbox_id,
+                "data": json.dumps(data, sort_keys=True, default=str),
+            },
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def checkpoint(self, mailbox: str) -> tuple[int, int] | None:
+        row = self.one("SELECT uidvalidity, last_uid FROM checkpoints WHERE mailbox = ?", (mailbox,))
+        return (row["uidvalidity"], row["last_uid"]) if row else None
+
+    def set_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int, now: dt.datetime) -> None:
+        self.conn.execute(
+            """INSERT INTO checkpoints (mailbox, uidvalidity, last_uid, updated_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT(mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity,
+                   last_uid = excluded.last_uid, updated_at = excluded.updated_at""",
+            (mailbox, uidvalidity, last_uid, iso(now)),
+        )

@@ -1,0 +1,87 @@
+"""What the workflow decides, as small values. Nothing here acts.
+
+The engine returns these; :mod:`mailflow.workflow.apply` carries them out inside the
+inbound message's (or timer's) transaction: state changes, event log, outbox rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# Who an email goes to, relative to the pair and the message being answered.
+Audience = Literal["mentor", "mentee", "coordinators", "sender", "partner"]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Move the pair to another state (timers of the old state are cancelled)."""
+
+    to: str
+
+
+@dataclass(frozen=True)
+class Send:
+    """Queue an email from ``template`` to ``to``.
+
+    ``expects`` names the reply context the email opens: a reply to it is read
+    against that context's commands and form. ``vars`` are extra template variables
+    (never a participant's reply text, unless it goes back to that participant).
+    """
+
+    template: str
+    to: Audience
+    expects: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    exempt: bool = False  # exempt from the daily cap: confirms a person's own reply
+
+
+@dataclass(frozen=True)
+class Record:
+    """Append an event to the log: status, dates and counts only."""
+
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MarkBouncing:
+    """A participant's address bounced permanently."""
+
+    email: str
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class SetAway:
+    """An out-of-office reply said when the participant is back."""
+
+    email: str
+    until: dt.date | None
+
+
+@dataclass(frozen=True)
+class SaveDraft:
+    """Keep the form values understood so far for the pair (shown to no one else)."""
+
+    form: str
+    values: dict[str, Any]
+
+
+Decision = Transition | Send | Record | MarkBouncing | SetAway | SaveDraft
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The engine's answer for one message or timer.
+
+    ``status`` is how the inbound message ends: ``processed`` when it changed
+    something, ``ignored`` (with ``reason``) when it did not. ``rule_hits`` records
+    which rules matched, for ``mailflow status`` and debugging.
+    """
+
+    status: Literal["processed", "ignored"]
+    reason: str
+    decisions: tuple[Decision, ...] = ()
+    rule_hits: tuple[str, ...] = ()

@@ -1,0 +1,116 @@
+"""A mailflow installation for a test: a config pointing at the test's Dovecot account
+and SMTP sink, and helpers to drive it through the real command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from mailflow.cli import main
+from servers import Account, ReceivedMail, SmtpSink
+
+PEOPLE = """\
+role,name,email,department
+coordinator,Jo Coordinator,coordinator@scheme.test,Research Office
+mentor,Dr Ada Byron,ada@hospital.test,Clinical Pharmacy
+mentee,Sam Lee,sam@university.test,Pharmacy Practice
+mentor,Grace Hopper,grace@hospital.test,Oncology
+"""
+
+
+def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_address: str | None = None,
+                 extra: str = "") -> Path:
+    """A mailflow.toml for the test's servers. The IMAP password goes in an env var."""
+    path = directory / "mailflow.toml"
+    path.write_text(textwrap.dedent(f"""\
+        [scheme]
+        name = "Test Mentoring Scheme"
+        address = "{scheme_address or account.username}"
+        coordinators = ["coordinator@scheme.test"]
+        timezone = "Europe/London"
+        date_order = "DMY"
+
+        [database]
+        path = "mailflow.db"
+
+        [imap]
+        host = "{account.host}"
+        port = {account.port}
+        username = "{account.username}"
+        password_env = "MF_TEST_IMAP_PASSWORD"
+        tls = "none"
+        folder = "INBOX"
+        processed_folder = "Processed"
+        idle = true
+        poll_seconds = 1
+        timeout_seconds = 10
+
+        [smtp]
+        host = "{sink.host}"
+        port = {sink.port}
+        username = ""
+        tls = "none"
+        timeout_seconds = 10
+
+        [outbox]
+        transport = "smtp"
+        retry_first_seconds = 60
+        """) + extra, encoding="utf-8")
+    return path
+
+
+@dataclass
+class Installation:
+    directory: Path
+    config: Path
+    account: Account
+    sink: SmtpSink
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"MF_TEST_IMAP_PASSWORD": self.account.password}
+
+    def cli(self, *args: str, expect: int = 0) -> str:
+        """Run ``mailflow --config ... ARGS`` in-process; assert the exit status."""
+        result = CliRunner().invoke(main, ["--config", str(self.config), *args], env=self.env,
+                                    catch_exceptions=False)
+        assert result.exit_code == expect, f"mailflow {' '.join(args)} exited {result.exit_code}:\n{result.output}"
+        return result.output
+
+    def cli_process(self, *args: str, expect: int = 0, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run the installed ``mailflow`` console script in a child process."""
+        exe = Path(sys.executable).with_name("mailflow")
+        proc = subprocess.run([str(exe), "--config", str(self.config), *args], capture_output=True, text=True,
+                              env={**os.environ, **self.env}, timeout=timeout)
+        assert proc.returncode == expect, (
+            f"mailflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def enrol(self, people: str = PEOPLE) -> str:
+        csv = self.directory / "people.csv"
+        csv.write_text(people, encoding="utf-8")
+        return self.cli("enrol", "--csv", str(csv))
+
+    def status(self, email: str | None = None) -> dict:
+        return json.loads(self.cli("status", "--json", *([email] if email else [])))
+
+    def sent_to(self, address: str) -> list[ReceivedMail]:
+        return [m for m in self.sink.messages if address in m.rcpt_tos]
+
+    def db(self):
+        import sqlite3
+
+        conn = sqlite3.connect(self.directory / "mailflow.db")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+
+def body(mail: ReceivedMail) -> str:
+    return mail.message.get_body(("plain",)).get_content()
