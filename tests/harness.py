@@ -26,7 +26,7 @@ mentor,Grace Hopper,grace@hospital.test,Oncology
 
 
 def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_address: str | None = None,
-                 extra: str = "") -> Path:
+                 imap_port: int | None = None, poll_seconds: int = 1, extra: str = "") -> Path:
     """A mailflow.toml for the test's servers. The IMAP password goes in an env var."""
     path = directory / "mailflow.toml"
     path.write_text(textwrap.dedent(f"""\
@@ -42,14 +42,14 @@ def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_ad
 
         [imap]
         host = "{account.host}"
-        port = {account.port}
+        port = {imap_port or account.port}
         username = "{account.username}"
         password_env = "MF_TEST_IMAP_PASSWORD"
         tls = "none"
         folder = "INBOX"
         processed_folder = "Processed"
         idle = true
-        poll_seconds = 1
+        poll_seconds = {poll_seconds}
         timeout_seconds = 10
 
         [smtp]
@@ -64,6 +64,18 @@ def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_ad
         retry_first_seconds = 60
         """) + extra, encoding="utf-8")
     return path
+
+
+def set_keys(path: Path, section: str, **values) -> None:
+    """Set (or add) keys in one [section] of a config file; a value of None removes the key."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"[{section}]")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    body = [l for l in lines[start + 1:end] if l.split("=")[0].strip() not in values]
+    for key, value in values.items():
+        if value is not None:
+            body.append(f"{key} = {json.dumps(value)}")
+    path.write_text("\n".join(lines[:start + 1] + body + lines[end:]) + "\n", encoding="utf-8")
 
 
 @dataclass
@@ -113,4 +125,5 @@ class Installation:
 
 
 def body(mail: ReceivedMail) -> str:
-    return mail.message.get_body(("plain",)).get_content()
+    """The plain-text part, with runs of whitespace (line wrapping) folded to one space."""
+    return " ".join(mail.message.get_body(("plain",)).get_content().split())

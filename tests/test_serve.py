@@ -1,0 +1,74 @@
+"""``mailflow serve`` as a real process: IMAP IDLE, reconnecting after a dropped
+connection, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from clients import gmail_reply, outlook_reply
+from harness import Installation, body, write_config
+from proxy import Proxy
+
+MENTOR = "ada@hospital.test"
+MENTEE = "sam@university.test"
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_serve_uses_idle_reconnects_and_stops_cleanly(tmp_path, imap_account, smtp_sink):
+    with Proxy(imap_account.host, imap_account.port) as proxy:
+        # poll_seconds is long: only IDLE (or a reconnect) can make replies arrive quickly.
+        config = write_config(tmp_path, imap_account, smtp_sink, imap_port=proxy.port, poll_seconds=120)
+        mf = Installation(tmp_path, config, imap_account, smtp_sink)
+        mf.enrol()
+        mf.cli("pair", MENTEE, MENTOR)
+        log = (tmp_path / "serve.log").open("w")
+        exe = Path(sys.executable).with_name("mailflow")
+        proc = subprocess.Popen([str(exe), "--config", str(config), "serve"], stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **mf.env})
+        try:
+            smtp_sink.wait_for(2, timeout=20)  # the introductions
+            [intro] = mf.sent_to(MENTOR)
+
+            # 1. A reply arrives while the service is IDLE: it is processed at once.
+            started = time.monotonic()
+            mf.account.append(outlook_reply(intro.raw, "Accept", f"Ada <{MENTOR}>"))
+            smtp_sink.wait_for(4, timeout=20)
+            assert time.monotonic() - started < 20  # far below poll_seconds = 120
+            [_, accepted] = mf.sent_to(MENTEE)
+
+            # 2. The connection is cut; a reply arriving meanwhile is still processed.
+            connections = proxy.connections
+            assert proxy.drop() >= 1
+            mf.account.append(gmail_reply(accepted.raw, "Thank you!", f"Sam <{MENTEE}>"))
+            smtp_sink.wait_for(5, timeout=30)
+            assert proxy.connections > connections, "the service reconnected"
+            note = smtp_sink.messages[-1]
+            assert note.rcpt_tos == [MENTEE] and "did not ask for an answer" in body(note)
+
+            # 3. SIGTERM: a clean exit, status 0, nothing left half-done.
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+        output = (tmp_path / "serve.log").read_text()
+        assert "connection problem" in output and "stopped" in output, output
+        status = mf.status()
+        assert status["inbound"] == {"processed": 1, "ignored": 1}
+        assert set(status["outbox"]) == {"sent"}
+        assert len(imap_account.uids("Processed")) == 2
