@@ -19,7 +19,8 @@ from .workflow.loader import Workflow, check_workflow, rules_folder
 
 # Templates the service itself sends, whatever the rules say.
 NOTE_TEMPLATES = (
-    "notes/no-action", "notes/clarify", "notes/already", "notes/form-incomplete", "notes/coordinator-help",
+    "notes/no-action", "notes/clarify", "notes/already", "notes/form-incomplete", "notes/form-empty",
+    "notes/coordinator-help",
     "notes/unknown-sender", "notes/no-token", "notes/wrong-sender", "notes/expired", "notes/quarantined",
     "notes/delivery-failed",
 )
@@ -36,14 +37,15 @@ def sample_context(config: Config, workflow: Workflow | None) -> dict:
         "now": dt.datetime.now(dt.timezone.utc), "today": "Monday 2 March 2026",
         "coordinators": ", ".join(config.scheme.coordinators), "reply_subject": "Re: sample",
         "commands": {"accept": ["accept", "yes"], "decline": ["decline", "no"]},
-        "form": "Location: \nFrequency: ", "form_name": "agreement", "form_values": {},
+        "form": "Location: \nFrequency: ", "forms": {"agreement": "Location: Cafe"}, "form_name": "agreement",
+        "form_values": {},
         "options": [{"command": "ACCEPT", "words": ["accept", "yes", "happy to"]}],
         "candidates": ["accept", "decline"], "line": "yes no", "command": "accept", "state": "accepted",
         "state_description": "Accepted.",
         "understood": [{"name": "location", "label": "Location", "display": "Cafe"}],
         "missing": [{"name": "frequency", "label": "Frequency", "reason": "no value was given"}],
         "invalid": [{"name": "review_date", "label": "Review date", "raw": "yesterday", "reason": "in the past"}],
-        "unknown_labels": ["Colour"], "values": {},
+        "unknown_labels": ["Colour"], "values": {}, "warnings": ["read “Frequncy” as “Frequency”"],
         "failed_to": "x@example.org", "failed_template": "introduction/to-mentor", "detail": "550 no such user",
         "inbound_id": 7, "error": "ValueError",
     }

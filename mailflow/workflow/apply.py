@@ -28,7 +28,8 @@ from .decisions import Decision, MarkBouncing, Record, SaveDraft, Send, SetAway,
 from .loader import Workflow
 
 # Template variables that may carry a participant's own words: never sent to coordinators.
-CONFIDENTIAL_VARS = frozenset({"form_values", "values", "understood", "invalid", "unknown_labels", "line", "text"})
+CONFIDENTIAL_VARS = frozenset({"form_values", "values", "understood", "invalid", "unknown_labels", "line", "text",
+                               "form", "forms", "warnings"})
 
 
 @dataclass
@@ -117,8 +118,19 @@ class Applier:
         )
 
     def draft(self, pair_id: int, form: str) -> dict[str, Any]:
+        """The form values understood so far, typed by field (dates as dates, lists as tuples)."""
         row = self.store.one('SELECT "values" FROM drafts WHERE pair_id = ? AND form = ?', (pair_id, form))
-        return json.loads(row["values"]) if row else {}
+        if not row:
+            return {}
+        kinds = {f.name: f.kind for f in self.workflow.forms.get(form, ())}
+        values = {}
+        for name, value in json.loads(row["values"]).items():
+            if kinds.get(name) == "date" and isinstance(value, str):
+                value = dt.date.fromisoformat(value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[name] = value
+        return values
 
     # ------------------------------------------------------------------ email
 
@@ -145,7 +157,8 @@ class Applier:
             return [mentee if subject.sender.participant_id == pair["mentor_id"] else mentor]
         return []
 
-    def context(self, subject: Subject, now: dt.datetime, expects: str | None) -> dict[str, Any]:
+    def context(self, subject: Subject, now: dt.datetime, expects: str | None,
+                for_coordinators: bool = False) -> dict[str, Any]:
         pair = subject.pair
         local_now = now.astimezone(self.tz)
         ctx: dict[str, Any] = {
@@ -163,19 +176,24 @@ class Applier:
             ctx["mentee"] = Recipient(pair["mentee_email"], pair["mentee_name"], "mentee", pair["mentee_id"])
         spec = self.workflow.replies.get(expects or "")
         ctx["commands"] = {name: list(words) for name, words in spec.commands.items()} if spec else {}
+        # The pair's own content (forms as filled in so far): never for coordinators.
         ctx["form"] = ""
-        if spec is not None and spec.form and pair is not None:
-            fields = self.workflow.forms[spec.form]
-            ctx["form"] = formlib.render_form(fields, self.draft(pair["id"], spec.form))
+        ctx["forms"] = {}
+        if pair is not None and not for_coordinators:
+            for name, fields in self.workflow.forms.items():
+                ctx["forms"][name] = formlib.render_form(fields, self.draft(pair["id"], name))
+            if spec is not None and spec.form:
+                ctx["form"] = ctx["forms"][spec.form]
         return ctx
 
     def _send(self, subject: Subject, d: Send, now: dt.datetime) -> list[int]:
         queued = []
         for r in self.recipients(subject, d.to):
             variables = dict(d.vars)
-            if r.role == "coordinator" and d.to == "coordinators":
+            coordinator = r.role == "coordinator"
+            if coordinator:
                 variables = {k: v for k, v in variables.items() if k not in CONFIDENTIAL_VARS}
-            ctx = {**self.context(subject, now, d.expects), **variables}
+            ctx = {**self.context(subject, now, d.expects, for_coordinators=coordinator), **variables}
             day = now.astimezone(self.tz).date().isoformat()
             key = subject.key or f"note:{day}"
             oid = enqueue(

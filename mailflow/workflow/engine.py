@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from ..parse.dates import display as display_date
 from ..parse.result import Expectation, FieldResult, Reply
 from .decisions import Decision, Outcome, Record, SaveDraft, Send, Transition
 from .loader import OnRule, SendSpec, TimerSpec, Workflow
@@ -86,7 +87,8 @@ def on_reply(wf: Workflow, reply: Reply, ctx: ReplyContext) -> Outcome:
         return Outcome(
             "ignored", f"unclear: could be {' or '.join(cmd.candidates)}",
             (Send("notes/clarify", "sender", expects=spec.name, exempt=True,
-                  vars={"options": options, "candidates": list(cmd.candidates), "line": cmd.line}),),
+                  vars={"options": options, "candidates": list(cmd.candidates), "line": cmd.line,
+                        "form_name": spec.form or ""}),),
             (f"{spec.name}:ambiguous",),
         )
 
@@ -126,6 +128,7 @@ def on_reply(wf: Workflow, reply: Reply, ctx: ReplyContext) -> Outcome:
                     Send("notes/form-incomplete", "sender", expects=spec.name, exempt=True,
                          vars={"form_name": spec.form, "understood": understood + kept, "missing": missing,
                                "invalid": invalid, "unknown_labels": list(reply.unknown_labels),
+                               "warnings": list(reply.warnings),
                                "values": {k: _as_text(v) for k, v in merged.items()}}),
                     Record("form-partial", {"form": spec.form, "ok": len(merged), "missing": len(missing),
                                             "invalid": len(invalid)}),
@@ -133,10 +136,16 @@ def on_reply(wf: Workflow, reply: Reply, ctx: ReplyContext) -> Outcome:
                 (f"{spec.name}:form-partial",),
             )
 
+    if spec.form and not spec.commands:
+        return Outcome(
+            "ignored", "unclear: no form answers found",
+            (Send("notes/form-empty", "sender", expects=spec.name, exempt=True, vars={"form_name": spec.form}),),
+            (f"{spec.name}:form-empty",),
+        )
     return Outcome(
         "ignored", "unclear: no command found",
         (Send("notes/clarify", "sender", expects=spec.name, exempt=True,
-              vars={"options": options, "candidates": [], "line": ""}),),
+              vars={"options": options, "candidates": [], "line": "", "form_name": spec.form or ""}),),
         (f"{spec.name}:no-command",),
     )
 
@@ -207,5 +216,5 @@ def _as_text(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "\n".join(f"{i}. {v}" for i, v in enumerate(value, 1))
     if isinstance(value, dt.date):
-        return value.isoformat()
+        return display_date(value)
     return "" if value is None else str(value)
