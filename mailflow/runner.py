@@ -99,10 +99,12 @@ class Server:
                     if report.fetched or report.processed or report.deliveries:
                         log.info(report.line())
                     backoff = 1.0
+                    # Wait for IMAP IDLE news, a message from the listener, a stop, or the poll interval.
                     if inbox is not None:
-                        inbox.wait(config.imap.poll_seconds, self.stop_event)
+                        inbox.wait(config.imap.poll_seconds, self.wake)
                     else:
                         self.wake.wait(config.imap.poll_seconds)
+                    if not self.stop_event.is_set():
                         self.wake.clear()
                 except (ConnectionFailed, IMAPClientError, OSError) as exc:
                     log.warning("connection problem: %s; retrying in %.0f s", exc, backoff)

@@ -72,3 +72,51 @@ def test_serve_uses_idle_reconnects_and_stops_cleanly(tmp_path, imap_account, sm
         assert status["inbound"] == {"processed": 1, "ignored": 1}
         assert set(status["outbox"]) == {"sent"}
         assert len(imap_account.uids("Processed")) == 2
+
+
+def test_serve_with_the_lmtp_listener_instead_of_imap(tmp_path, imap_account, smtp_sink):
+    """The embedded endpoint in production: an MTA hands replies over LMTP."""
+    import smtplib
+
+    from harness import set_keys
+    from servers import free_ports
+
+    [port] = free_ports()
+    config = write_config(tmp_path, imap_account, smtp_sink, poll_seconds=120)
+    set_keys(config, "imap", host="")
+    set_keys(config, "scheme", address="mentoring@scheme.test")
+    (config.parent / "tail.toml").write_text(f'\n[listener]\nenabled = true\nprotocol = "lmtp"\nport = {port}\n')
+    config.write_text(config.read_text() + (config.parent / "tail.toml").read_text())
+    mf = Installation(tmp_path, config, imap_account, smtp_sink)
+    mf.enrol()
+    mf.cli("pair", MENTEE, MENTOR)
+    log = (tmp_path / "serve.log").open("w")
+    exe = Path(sys.executable).with_name("mailflow")
+    proc = subprocess.Popen([str(exe), "--config", str(config), "serve"], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **mf.env})
+    try:
+        smtp_sink.wait_for(2, timeout=20)
+        [intro] = mf.sent_to(MENTOR)
+        reply = outlook_reply(intro.raw, "Accept", f"Ada <{MENTOR}>")
+        wait_until(lambda: _lmtp_ready(port), 10, "the LMTP listener")
+        with smtplib.LMTP("127.0.0.1", port, local_hostname="localhost") as lmtp:
+            lmtp.sendmail(MENTOR, [intro.message["Reply-To"].addresses[0].addr_spec], reply)
+        smtp_sink.wait_for(4, timeout=20)  # processed at once, not after poll_seconds
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    assert [p["state"] for p in mf.status()["pairs"]] == ["accepted"]
+
+
+def _lmtp_ready(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False

@@ -163,21 +163,21 @@ class ImapInbox:
 
     # ------------------------------------------------------------------ waiting
 
-    def wait(self, seconds: float, stop: threading.Event) -> bool:
+    def wait(self, seconds: float, wake: threading.Event) -> bool:
         """Wait for new mail (IDLE where the server has it) or until ``seconds`` pass.
 
-        Returns True when the server said something arrived. Wakes up within about a
-        second of ``stop`` being set.
+        Returns True when the server said something arrived. Returns within about a
+        second of ``wake`` being set (a stop, or mail stored by the listener).
         """
         deadline = time.monotonic() + seconds
         if not (self.cfg.idle and self.has_idle()):
-            stop.wait(seconds)
+            wake.wait(seconds)
             return False
         client = self.connect()
         client.idle()
         try:
             renew_at = time.monotonic() + IDLE_RENEW_SECONDS
-            while not stop.is_set() and time.monotonic() < min(deadline, renew_at):
+            while not wake.is_set() and time.monotonic() < min(deadline, renew_at):
                 responses = client.idle_check(timeout=1)
                 if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                     return True

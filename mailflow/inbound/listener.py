@@ -68,13 +68,23 @@ class StoringHandler:
         return ok
 
 
+class _TolerantSMTP(SMTP):
+    # RFC 5321 caps lines at 1000 octets, but real mail breaks it (long HTML lines from
+    # some clients). Refusing with 500 would bounce a participant's reply: accept it.
+    line_length_limit = 1 << 20
+
+
+class _TolerantLMTP(LMTP):
+    line_length_limit = 1 << 20
+
+
 class _Controller(Controller):
     def __init__(self, handler: StoringHandler, protocol: str, **kw):
         self.protocol = protocol
         super().__init__(handler, **kw)
 
     def factory(self):
-        cls = LMTP if self.protocol == "lmtp" else SMTP
+        cls = _TolerantLMTP if self.protocol == "lmtp" else _TolerantSMTP
         return cls(self.handler, **self.SMTP_kwargs)
 
     def _trigger_server(self):
