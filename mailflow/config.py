@@ -16,7 +16,7 @@ import os
 import re
 import tomllib
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -161,17 +161,17 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "timezone": (str, "UTC", "timezone"),
         "date_order": (str, "DMY", ("DMY", "MDY", "YMD", "auto")),
         "rules": (str, "default", "nonempty"),
-        "templates": (str, "", None),
+        "templates": (str, "", "path"),
     },
-    "database": {"path": (str, "mailflow.db", "nonempty")},
+    "database": {"path": (str, "mailflow.db", "path")},
     "imap": {
         "host": (str, "", None),
         "port": (int, 993, "port"),
         "username": (str, "", None),
         "password_env": (str, "", None),
-        "password_file": (str, "", None),
+        "password_file": (str, "", "path"),
         "tls": (str, "ssl", _TLS),
-        "ca_file": (str, "", None),
+        "ca_file": (str, "", "path"),
         "folder": (str, "INBOX", "nonempty"),
         "processed_folder": (str, "Processed", None),
         "idle": (bool, True, None),
@@ -183,14 +183,14 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "port": (int, 465, "port"),
         "username": (str, "", None),
         "password_env": (str, "", None),
-        "password_file": (str, "", None),
+        "password_file": (str, "", "path"),
         "tls": (str, "ssl", _TLS),
-        "ca_file": (str, "", None),
+        "ca_file": (str, "", "path"),
         "timeout_seconds": (int, 60, "positive"),
     },
     "outbox": {
         "transport": (str, "smtp", ("smtp", "maildir")),
-        "maildir": (str, "", None),
+        "maildir": (str, "", "path"),
         "retry_first_seconds": (int, 60, "positive"),
         "retry_max_seconds": (int, 3600, "positive"),
         "give_up_after_hours": (int, 48, "positive"),
@@ -301,6 +301,17 @@ class _Reader:
         p = Path(value).expanduser()
         return p if p.is_absolute() else (self.path.parent / p)
 
+    def build(self, section: str, cls):
+        """The section as its dataclass: paths resolved, password_env/file as one Secret."""
+        values: dict[str, Any] = {}
+        for key, (_typ, _default, check) in SCHEMA[section].items():
+            if key in ("password_env", "password_file"):
+                continue
+            values[key] = self.path_value(section, key) if check == "path" else self.get(section, key)
+        if "password_env" in SCHEMA[section]:
+            values["password"] = self.secret(section)
+        return cls(**values)
+
     def secret(self, section: str) -> Secret:
         env = self.get(section, "password_env")
         file = self.path_value(section, "password_file")
@@ -345,52 +356,13 @@ def parse(text: str, path: Path) -> Config:
     r = _Reader(path.resolve(), data)
     r.check_shape()
 
-    templates = r.path_value("scheme", "templates")
-    scheme = SchemeConfig(
-        name=r.get("scheme", "name").strip(),
-        address=r.get("scheme", "address").lower(),
-        coordinators=tuple(parseaddr(c)[1].lower() or c.lower() for c in r.get("scheme", "coordinators")),
-        timezone=r.get("scheme", "timezone"),
-        date_order=r.get("scheme", "date_order"),
-        rules=r.get("scheme", "rules"),
-        templates=templates,
-    )
-    imap = ImapConfig(
-        host=r.get("imap", "host"),
-        port=r.get("imap", "port"),
-        username=r.get("imap", "username"),
-        password=r.secret("imap"),
-        tls=r.get("imap", "tls"),
-        ca_file=r.path_value("imap", "ca_file"),
-        folder=r.get("imap", "folder"),
-        processed_folder=r.get("imap", "processed_folder"),
-        idle=r.get("imap", "idle"),
-        poll_seconds=r.get("imap", "poll_seconds"),
-        timeout_seconds=r.get("imap", "timeout_seconds"),
-    )
-    smtp = SmtpConfig(
-        host=r.get("smtp", "host"),
-        port=r.get("smtp", "port"),
-        username=r.get("smtp", "username"),
-        password=r.secret("smtp"),
-        tls=r.get("smtp", "tls"),
-        ca_file=r.path_value("smtp", "ca_file"),
-        timeout_seconds=r.get("smtp", "timeout_seconds"),
-    )
-    outbox = OutboxConfig(
-        transport=r.get("outbox", "transport"),
-        maildir=r.path_value("outbox", "maildir"),
-        retry_first_seconds=r.get("outbox", "retry_first_seconds"),
-        retry_max_seconds=r.get("outbox", "retry_max_seconds"),
-        give_up_after_hours=r.get("outbox", "give_up_after_hours"),
-        daily_cap_per_recipient=r.get("outbox", "daily_cap_per_recipient"),
-    )
-    listener = ListenerConfig(
-        enabled=r.get("listener", "enabled"),
-        protocol=r.get("listener", "protocol"),
-        host=r.get("listener", "host"),
-        port=r.get("listener", "port"),
-    )
+    scheme = r.build("scheme", SchemeConfig)
+    scheme = replace(scheme, name=scheme.name.strip(), address=scheme.address.lower(),
+                     coordinators=tuple(parseaddr(c)[1].lower() for c in scheme.coordinators))
+    imap = r.build("imap", ImapConfig)
+    smtp = r.build("smtp", SmtpConfig)
+    outbox = r.build("outbox", OutboxConfig)
+    listener = r.build("listener", ListenerConfig)
     if imap.enabled and not imap.username:
         raise r.fail("[imap] username", "is required when [imap] host is set.")
     if outbox.transport == "smtp" and not smtp.host:
@@ -402,7 +374,7 @@ def parse(text: str, path: Path) -> Config:
     return Config(
         path=path.resolve(),
         scheme=scheme,
-        database_path=r.path_value("database", "path"),
+        database_path=r.path_value("database", "path") or r.path.parent / "mailflow.db",
         imap=imap,
         smtp=smtp,
         outbox=outbox,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness import Installation, write_config
 from servers import Account, Dovecot, SmtpSink
 
 
@@ -41,6 +42,15 @@ def smtp_sink() -> Iterator[SmtpSink]:
     """A fresh SMTP sink for this test, without AUTH or TLS."""
     with SmtpSink() as sink:
         yield sink
+
+
+@pytest.fixture
+def mf(tmp_path, imap_account: Account, smtp_sink: SmtpSink) -> Installation:
+    """A mailflow installation on the test's Dovecot account and SMTP sink, with the
+    people of ``harness.PEOPLE`` enrolled."""
+    inst = Installation(tmp_path, write_config(tmp_path, imap_account, smtp_sink), imap_account, smtp_sink)
+    inst.enrol()
+    return inst
 
 
 def _forbid_skip(report: pytest.TestReport | pytest.CollectReport, config: pytest.Config) -> None:

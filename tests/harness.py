@@ -16,6 +16,10 @@ from click.testing import CliRunner
 from mailflow.cli import main
 from servers import Account, ReceivedMail, SmtpSink
 
+MENTOR = "ada@hospital.test"
+MENTEE = "sam@university.test"
+COORDINATOR = "coordinator@scheme.test"
+
 PEOPLE = """\
 role,name,email,department
 coordinator,Jo Coordinator,coordinator@scheme.test,Research Office
@@ -104,6 +108,13 @@ class Installation:
         assert proc.returncode == expect, (
             f"mailflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
         return proc
+
+    def serve(self, log: Path) -> subprocess.Popen:
+        """Start ``mailflow serve`` in a child process, its output going to ``log``."""
+        exe = Path(sys.executable).with_name("mailflow")
+        with log.open("w") as out:
+            return subprocess.Popen([str(exe), "--config", str(self.config), "serve"], stdout=out,
+                                    stderr=subprocess.STDOUT, env={**os.environ, **self.env})
 
     def enrol(self, people: str = PEOPLE) -> str:
         csv = self.directory / "people.csv"

@@ -5,21 +5,9 @@ Also machine mail (out-of-office, bounces) in the middle of a conversation."""
 
 from __future__ import annotations
 
-import pytest
 
 from clients import gmail_reply, inline_reply, outlook_reply
-from harness import Installation, body, write_config
-
-MENTOR = "ada@hospital.test"
-MENTEE = "sam@university.test"
-COORDINATOR = "coordinator@scheme.test"
-
-
-@pytest.fixture
-def mf(tmp_path, imap_account, smtp_sink) -> Installation:
-    inst = Installation(tmp_path, write_config(tmp_path, imap_account, smtp_sink), imap_account, smtp_sink)
-    inst.enrol()
-    return inst
+from harness import COORDINATOR, Installation, MENTEE, MENTOR, body
 
 
 def accepted(mf: Installation) -> bytes:

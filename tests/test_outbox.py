@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 
-import pytest
 
 from harness import PEOPLE
 from mailflow.clock import FixedClock, CountingTokens

@@ -4,20 +4,9 @@ replay), all through the CLI against Dovecot and aiosmtpd."""
 
 from __future__ import annotations
 
-import pytest
 
 from clients import gmail_reply, outlook_reply
-from harness import Installation, body, write_config
-
-MENTOR = "ada@hospital.test"
-MENTEE = "sam@university.test"
-
-
-@pytest.fixture
-def mf(tmp_path, imap_account, smtp_sink) -> Installation:
-    inst = Installation(tmp_path, write_config(tmp_path, imap_account, smtp_sink), imap_account, smtp_sink)
-    inst.enrol()
-    return inst
+from harness import Installation, MENTEE, MENTOR, body, write_config
 
 
 def introduce(mf: Installation) -> bytes:

@@ -3,19 +3,12 @@ connection, and a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from clients import gmail_reply, outlook_reply
-from harness import Installation, body, write_config
+from harness import Installation, MENTEE, MENTOR, body, write_config
 from proxy import Proxy
-
-MENTOR = "ada@hospital.test"
-MENTEE = "sam@university.test"
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:
@@ -34,10 +27,7 @@ def test_serve_uses_idle_reconnects_and_stops_cleanly(tmp_path, imap_account, sm
         mf = Installation(tmp_path, config, imap_account, smtp_sink)
         mf.enrol()
         mf.cli("pair", MENTEE, MENTOR)
-        log = (tmp_path / "serve.log").open("w")
-        exe = Path(sys.executable).with_name("mailflow")
-        proc = subprocess.Popen([str(exe), "--config", str(config), "serve"], stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **mf.env})
+        proc = mf.serve(tmp_path / "serve.log")
         try:
             smtp_sink.wait_for(2, timeout=20)  # the introductions
             [intro] = mf.sent_to(MENTOR)
@@ -65,7 +55,6 @@ def test_serve_uses_idle_reconnects_and_stops_cleanly(tmp_path, imap_account, sm
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            log.close()
         output = (tmp_path / "serve.log").read_text()
         assert "connection problem" in output and "stopped" in output, output
         status = mf.status()
@@ -90,10 +79,7 @@ def test_serve_with_the_lmtp_listener_instead_of_imap(tmp_path, imap_account, sm
     mf = Installation(tmp_path, config, imap_account, smtp_sink)
     mf.enrol()
     mf.cli("pair", MENTEE, MENTOR)
-    log = (tmp_path / "serve.log").open("w")
-    exe = Path(sys.executable).with_name("mailflow")
-    proc = subprocess.Popen([str(exe), "--config", str(config), "serve"], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **mf.env})
+    proc = mf.serve(tmp_path / "serve.log")
     try:
         smtp_sink.wait_for(2, timeout=20)
         [intro] = mf.sent_to(MENTOR)
@@ -108,7 +94,6 @@ def test_serve_with_the_lmtp_listener_instead_of_imap(tmp_path, imap_account, sm
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        log.close()
     assert [p["state"] for p in mf.status()["pairs"]] == ["accepted"]
 
 
