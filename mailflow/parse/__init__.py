@@ -22,7 +22,7 @@ from dataclasses import replace
 
 from . import mime
 from .commands import find_command
-from .extract import extract_reply
+from .extract import extract_new_text, extract_reply
 from .forms import read_form
 from .machine import classify
 from .result import CommandResult, Expectation, Mail, Reply
@@ -34,11 +34,12 @@ def read(raw: bytes, *, tz: str = "UTC") -> Mail:
     """Stage 1: everything that can be known from the message alone. Never raises."""
     msg = mime.load(raw)
     mail = mime.read_mail(raw, msg)
+    own = extract_new_text(mail.body_text, keep_quotes=False) if ">" in mail.new_text else mail.new_text
     try:
         machine = classify(msg, base=mail.date, tz=tz)
     except Exception as exc:  # a classifier bug must not lose the message
-        return replace(mail, defects=(*mail.defects, f"machine-mail check failed: {exc!r}"))
-    return replace(mail, machine=machine)
+        return replace(mail, own_text=own, defects=(*mail.defects, f"machine-mail check failed: {exc!r}"))
+    return replace(mail, machine=machine, own_text=own)
 
 
 def understand(mail: Mail, expectation: Expectation, *, now: dt.datetime, tz: str, date_order: str) -> Reply:
@@ -48,7 +49,7 @@ def understand(mail: Mail, expectation: Expectation, *, now: dt.datetime, tz: st
     header is missing or in the future (a sender's clock can be wrong).
     """
     base = mail.date if mail.date is not None and mail.date <= now + dt.timedelta(hours=1) else now
-    command = find_command(mail.new_text, expectation.commands) if expectation.commands else CommandResult(None)
+    command = find_command(mail.own_text or mail.new_text, expectation.commands) if expectation.commands else CommandResult(None)
     if not expectation.fields:
         return Reply(mail=mail, command=command)
     fields, unknown, warnings = read_form(

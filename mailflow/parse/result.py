@@ -62,6 +62,10 @@ class Mail:
     body_text: str  # the whole body as plain text, quoting kept as "> " lines
     new_text: str  # what the author wrote: quoted history, signatures and footers removed
     attachments: tuple[Attachment, ...] = ()
+    # Only the author's own lines: like new_text, but without the quoted lines that
+    # interleaved (inline) answers keep for context. Commands are read from this, so a
+    # word in our own quoted email can never be taken for the person's answer.
+    own_text: str = ""
     machine: MachineMail | None = None
     defects: tuple[str, ...] = ()  # problems met while reading (bad charset, ...)
 

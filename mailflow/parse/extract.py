@@ -1,0 +1,861 @@
+r"""The new text a person wrote, cut out of a plain-text reply.
+
+:func:`extract_new_text` takes a body as :func:`mailflow.parse.mime.body_text`
+produces it (quoting as ``>`` lines, ``\n`` line endings; HTML already converted,
+with Outlook's reply header preceded by a ``____`` line) and returns what its author
+wrote. :func:`extract_reply` does the same from the raw message bytes.
+
+The text is read from the top, line by line. A line is *quoted* if it starts with
+``>`` after at most three spaces (except ``> wrote:`` / ``>:``, which are the end of
+an address wrapped inside a reply header). Other lines are the author's *text*,
+unless they are one of the *markers* below.
+
+1. Markers: where the new text ends
+-----------------------------------
+Everything from the first of these on is dropped:
+
+* **A reply header followed by unquoted history.** A reply header (an
+  *attribution*) is one line, or up to six lines joined (clients wrap long ones),
+  that
+
+  - ends in "wrote" in one of ~40 languages ("a écrit", "schrieb", "escribió",
+    "schreef", "ha scritto", "escreveu", "skrev", "napisał(a)", "napsal",
+    "написал", "пише", "írta", "kirjoitti", "yazdı", "写道", "작성", ...), then an
+    optional colon, *and* holds a date, a time or an e-mail address — so "My
+    manager wrote:" and "Something wrote:" are prose; or
+  - holds such a verb elsewhere, ends in a colon, holds a date, and either starts
+    like a header ("On", "Le", "Am", "El", "Op", "Den", "Dnia", a weekday, a digit)
+    or has the address before the verb ("Am 2.3.2026 um 9:15 schrieb Sam:",
+    "Sam <s@x> schrieb am Mo., 2. März 2026:"); or
+  - ends in ``<address>:`` and holds a date (Gmail in Russian, Japanese...:
+    "пн, 2 мар. 2026 г. в 09:15, Sam <s@x>:"); or
+  - is Gmail's "2016-03-03 17:21 GMT+01:00 Name ..." or "2013/7/20 Name <addr>"; or
+  - is "Quoting Name <addr>:" (Horde) and its translations; or
+  - is a short "Name wrote:" line with nothing else, directly above a quote.
+
+  A wrapped header starts at the nearest line above that starts like one, and
+  never reaches above a line that ends a sentence.
+* **An Outlook-style header block**: a "From:" line in any of ~25 languages
+  ("Von:", "De :", "Van:", "Da:", "Od:", "Fra:", "Från:", "发件人:", "差出人:",
+  also as ``*From:*``) whose value looks like a sender (not a date or a weekday),
+  with a Sent/Date/Subject/Cc/Reply-To line, or a To line holding an address; or
+  any three such fields including Sent/Date or Subject. "From: 3 March" /
+  "To: 10 March" is the author's text.
+* **Separators**: "-----Original Message-----", "---------- Forwarded message
+  ---------", "Begin forwarded message:", "Forwarded message:" and their
+  translations ("Ursprüngliche Nachricht", "Message transféré", "Mensaje
+  original", "Début du message réexpédié :", ...); also when they open a quote.
+* **A line of five or more underscores** (Outlook's separator; list footers).
+* **A signature separator**: ``--`` alone on a line (``-- `` before stripping).
+* **A device footer**: "Sent from my <up to five words>" (optionally ", please
+  excuse typos"), "Sent from/with/via <a known app or device>" ("Sent from Outlook
+  for iOS", "Sent with Airmail", "Sent from Yahoo Mail on Android"), "Get Outlook
+  for Android", and the same in other languages ("Envoyé de mon iPhone", "Von
+  meinem iPhone gesendet", "Enviado desde mi iPhone", "Inviato da iPhone",
+  "Verzonden vanaf mijn iPad", "Sendt fra min iPad", "Skickat från min iPhone",
+  "Wysłane z mojego iPhone'a", "Отправлено с iPhone", "iPhoneから送信",
+  "从我的iPhone发送"). "Sent from my desk, which is easier" and "Sent from a
+  magnificent torch of pixels" are prose.
+* **"Reply above this line"** markers of ticketing systems.
+
+2. When a marker comes first
+----------------------------
+* A separator, ``____`` line, signature separator or device footer before any
+  text: the author wrote nothing (a forward without a note, an empty reply from a
+  phone). The result is "".
+* A reply header ("On ... wrote:") before any text, followed by unquoted text: the
+  same. What follows is the message being answered, quoted without ``>`` (an
+  empty reply; never the author's text: a reply header always introduces someone
+  else's message).
+* A header block before any text, without a separator: unlike a reply header, this
+  can be the message's own header, pasted or exported with it (printed mail,
+  some gateways). It is skipped and reading goes on below it.
+
+So a **forwarded message** gives the note written above the forward separator; the
+forwarded message itself is never part of the new text.
+
+3. Quoted blocks
+----------------
+A quoted block is a run of quoted lines (blank lines inside the run included),
+together with the reply header directly above it, if any (its *attribution*). A
+block is *attributed* if it has such a header, or if it opens with one (or with an
+Outlook header block).
+
+* **Quoted history**: a block with no new text after it (only blank lines, a
+  signature, a footer or further quotes) is dropped, with everything after it.
+  This is the usual top-posted reply.
+* **Inline answers**: a block with new text both before and after it is kept
+  verbatim, with its attribution, as the context of the answers (the question
+  each answer answers). ``keep_quotes=False`` leaves such blocks (and their
+  attributions) out, keeping only lines the author typed.
+* **A block at the very top** (before any new text): attributed, it is the message
+  being answered below (a bottom-posted reply) and is dropped — unless the author
+  answered below two or more blocks (an interleaved reply), in which case it is
+  kept as context like any inline block. Unattributed, it is something the author
+  chose to cite, and is kept.
+* **A reply that is only quotes**: "" if the first block is attributed (someone
+  pressed reply and sent); otherwise the quote itself (with ``keep_quotes=False``,
+  "").
+
+4. Signatures, sign-offs and disclaimers
+----------------------------------------
+Applied to the end of what is kept, in this order:
+
+* trailing lines without letters or digits ("***", "====", the "ᐧ" of mail
+  trackers) are dropped;
+* a trailing paragraph that reads as a legal disclaimer or confidentiality notice
+  ("intended recipient", "confidential", "privileged", "received this e-mail in
+  error", "vertraulich", "destinataire", "please consider the environment before
+  printing", ...; eight words or more) is dropped, and so is each such paragraph
+  before it;
+* a last line "-Name" or "/Name" (a dash or slash glued to a name of up to four
+  words) is dropped ("- item" is a list item and stays);
+* a closing line ("Best regards,", "Thanks,", "Cheers", "Mit freundlichen Grüßen",
+  "Cordialement", "Med venlig hilsen", "Mvh", "Pozdrawiam,", "С уважением", ...)
+  followed by one to six short lines that look like a name and contact details
+  (the first starts with a letter, has at most five words and is not an answer
+  word such as "yes" or "accept"; no line is a sentence of four or more words
+  ending in ". ? !", no "P.S.") ends the text: those lines are dropped, the
+  closing itself stays (the author's words, and harmless). The lines must follow
+  the closing directly; after a blank line they must be at least two (a signature
+  block), so "Best regards,\n\nAnn" keeps "Ann".
+
+None of these rules empties the result: each applies only if some text with
+letters or digits remains above it. Other signatures (a name, a title) with no
+closing line and no ``--`` above them stay: they are indistinguishable from text.
+
+5. Output
+---------
+The kept lines, trailing spaces removed, zero-width and bidirectional marks
+removed, leading and trailing blank lines dropped. With ``keep_quotes=False``,
+runs of blank lines left where quotes were are squeezed to one.
+
+Note for consumers: in the inline-answer and interleaved cases the new text holds
+``>`` lines and a reply-header line; read commands from
+``extract_new_text(text, keep_quotes=False)`` or skip such lines.
+
+Performance
+-----------
+One pass over the lines, stopping at the first marker; each line is tested with a
+few anchored regular expressions, only if it is shorter than 1,000 characters
+(reply headers: 300 per line, 500 joined), after cheap checks on its first and last
+characters. No pattern nests quantifiers over overlapping classes; the few that
+could backtrack over a run are possessive. Time is linear in the size of the text,
+and at most :data:`MAX_CHARS` characters are read.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MAX_CHARS", "extract_new_text", "extract_reply"]
+
+MAX_CHARS = 2 * 1024 * 1024
+_MAX_LINE = 1000  # longer lines are never tested against marker patterns
+_MAX_MARKER_LINE = 200  # one-line markers (footers, forward intros) are short
+_MAX_ATTR_LINE = 300
+_MAX_ATTR_JOINED = 500
+_ATTR_LOOKBACK = 6  # physical lines an attribution may span
+_MAX_SHORT_ATTR = 100  # "Name wrote:" just above a quote
+
+# --------------------------------------------------------------------------- vocabulary
+
+# "wrote" in the languages mail clients write attributions in. Words of scripts that
+# separate words by spaces need a boundary before them; CJK ones do not.
+_VERBS = (
+    r"wrote|writes|has written|a écrit|a ecrit|écrit|schrieb|hat geschrieben|escribió|escribio|ha escrito|"
+    r"ha escrit|va escriure|escreveu|ha scritto|scrisse|schreef|het volgende geschreven|geschreven|skrev|"
+    r"skriver|skrifaði|kirjoitti|kirjutas|napisał\(a\)|napisała|napisał|napisal\(a\)|napisala|napisal|pisze|"
+    r"napsal\(a\)|napsala|napsal|napísal|написал\(а\)|написала|написал|написав|написа|пише|пишет|írta|"
+    r"a scris|je napisal|je napisao|napisao je|rašė|rakstīja|yazdı|έγραψε|כתב|כתבה|كتب|نوشت|đã viết|"
+    r"menulis|เขียน"
+)
+_CJK_VERBS = r"写道|寫道|작성|のメッセージ|が書きました"
+_VERB_WORDS = tuple(v.replace("\\", "") for v in _VERBS.split("|"))
+_CJK_VERB_WORDS = tuple(_CJK_VERBS.split("|"))
+_VERB_BOUNDARY = frozenset(" \t\"'>)],;、，(")
+_VERB_ANY = re.compile(
+    r"(?:^|[\s\"'>)\],;、，(])(?:" + _VERBS + r")(?=[\s:：,(]|$)|(?:" + _CJK_VERBS + r")", re.I
+)
+_STARTERS = r"on|le|am|el|em|il|op|den|dnia|w dniu|dne|på|at|in|en|o|pe|στις|в|у|在|kl|bij"
+_WEEKDAYS = (
+    r"mon|tue|wed|thu|fri|sat|sun|lun|mar|mer|mié|mie|jeu|ven|sam|dim|lu|ma|mi|ju|vi|sá|sa|do|"
+    r"mo|di|fr|so|ti|on|to|lø|sø|må|tis|ons|tor|fre|lör|sön|man|tir|lør|søn|wo|vr|za|zo|"
+    r"pon|wt|śr|czw|pt|sob|niedz|po|út|st|čt|pá|ne|пн|вт|ср|чт|пт|сб|вс|понедельник|вторник|среда|"
+    r"четверг|пятница|суббота|воскресенье|seg|ter|qua|qui|sex|sáb|dom"
+)
+_STRONG_START = re.compile(
+    r"^[-*\s]*+(?:(?:" + _STARTERS + r")(?=[\s,])|(?:" + _WEEKDAYS + r")(?:\.?,?\s+\d|[.,])|\d)", re.I
+)
+_EMAIL_DOMAIN = re.compile(r"[\w-]{1,63}+(?:\.[\w-]{1,63}+){1,8}")
+_DATE = re.compile(
+    r"\d{1,2}[:.h]\d{2}(?!\d)|(?<!\d)(?:19|20)\d\d(?!\d)|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,4} ?[年月]"
+)
+_ANGLE_EMAIL_COLON = re.compile(r"<\s?(?:mailto:)?[^<>\s@]{1,64}@[^<>\s]{1,255}\s?>\s?[:：]$")
+_GMAIL_DATE_LINE = re.compile(
+    r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\.? {1,3}\d{1,2}:\d{2}(?::\d{2})? ?(?:GMT|UTC) ?[+-]\d{1,2}(?::?\d{2})?(?:\s|$)"
+)
+_DATE_EMAIL_LINE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b.{0,200}<[^<>\s@]{1,64}@[^<>\s]{1,255}>\s?[:：]?$")
+_QUOTING = re.compile(r"^(?:quoting|zitat von|citando|citation de|cytując|citerar)\s.{1,200}[:：]$", re.I)
+_DECORATION = " \t-*_=~"
+
+# One-line markers, tested on a cleaned line shorter than _MAX_MARKER_LINE.
+_FORWARD_WORDS = (
+    r"original message|forwarded message|forwarded e-?mail|ursprüngliche nachricht|weitergeleitete nachricht|"
+    r"originalnachricht|message d'origine|message d’origine|message original|message transféré|"
+    r"mensaje original|mensaje reenviado|messaggio originale|messaggio inoltrato|"
+    r"oorspronkelijk bericht|origineel bericht|doorgestuurd bericht|oprindelig meddelelse|"
+    r"videresendt meddelelse|videresendt besked|opprinnelig melding|videresendt melding|"
+    r"ursprungligt meddelande|vidarebefordrat meddelande|wiadomość oryginalna|oryginalna wiadomość|"
+    r"przekazana wiadomość|wiadomość przekazana|původní zpráva|přeposlaná zpráva|pôvodná správa|"
+    r"eredeti üzenet|továbbított üzenet|alkuperäinen viesti|välitetty viesti|исходное сообщение|"
+    r"пересылаемое сообщение|оригинальное сообщение|пересланное сообщение|mensagem original|"
+    r"mensagem encaminhada|原始邮件|转发的邮件|原始郵件|轉寄的郵件|元のメッセージ|転送されたメッセージ|"
+    r"원본 메시지|전달된 메시지|orijinal ileti|iletilen ileti|mesaj original|αρχικό μήνυμα"
+)
+_FORWARD_LINE = re.compile(
+    r"^[*_]{0,2} ?-{2,}+ ?(?:(?:" + _FORWARD_WORDS + r") ?-* ?[*_]{0,2}|forwarded by .{1,150})$"
+)
+_FORWARD_INTRO = (
+    r"[*_]{0,2} ?(?:begin forwarded message|forwarded message|début du message réexpédié|"
+    r"début du message transféré|anfang der weitergeleiteten nachricht|weitergeleitete nachricht|"
+    r"inicio del mensaje reenviado|mensaje reenviado|inizio messaggio inoltrato|messaggio inoltrato|"
+    r"begin doorgestuurd bericht|doorgestuurd bericht|início da mensagem reencaminhada|"
+    r"mensagem encaminhada|vidarebefordrat meddelande|videresendt meddelelse|videresendt melding|"
+    r"начало переадресованного сообщения|пересылаемое сообщение|転送されたメッセージ|"
+    r"forwarded e-?mail) ?[:：] ?[*_]{0,2}$"
+)
+_SENT = (
+    r"sent|envoyé|gesendet|enviado|enviada|inviato|verzonden|verstuurd|sendt|skickat|lähetetty|"
+    r"wysłane|wysłano|odesláno|отправлено|надіслано|gönderildi"
+)
+_PREP = (
+    r"from|with|via|using|by|on|de|depuis|à partir de|avec|von|mit|vom|über|desde|do|dal|da|com|con|"
+    r"vanaf|met|van|fra|från|z|ze|s|с|из|со|з"
+)
+_MY = (
+    r"my|mon|ma|meinem|meiner|mein|mi|meu|minha|o meu|a minha|mio|mia|il mio|mijn|min|mitt|mojego|"
+    r"mého|мого|моего|моей"
+)
+_DEVICES = (
+    r"iphone|ipad|ipod|android|blackberry|samsung|galaxy|mobile|mobil|outlook|yahoo|mail|mailbox|airmail|"
+    r"gmail|aol|windows|proton|protonmail|spark|newton|bluemail|edison|huawei|xiaomi|nokia|motorola|htc|"
+    r"sony|pixel|tablet|phone|cell|smartphone|superhuman|fastmail|thunderbird|handy|mobilgerät|"
+    r"téléphone|teléfono|telefone|telefono|telefoon|telefon|телефона|мобильного"
+)
+_FOOTERS = (
+    # "Sent from my <up to five words>", optionally "please excuse typos"
+    r"[(<\[]* ?(?:" + _SENT + r") (?:" + _PREP + r") (?:" + _MY + r")(?: +[\w\-.&+'’]+){1,5}[.!]?"
+    r"(?:(?: ?[,.;:—–-])? ?(?:please +)?(?:excuse|pardon|forgive|sorry|apologies|disculpa|désolé|entschuldig)"
+    r"\b.{0,60})? ?[)>\]]*",
+    # "Sent from Outlook for iOS", "Sent with Airmail", "Sent from [mail](...) for windows 10"
+    r"[(<\[]* ?(?:" + _SENT + r") (?:" + _PREP + r") (?:an? |the |el |la |le |il |o |mi |my )?[\[(]?(?:"
+    + _DEVICES + r")\b.{0,80}",
+    r"(?:get|download|obtenir|holen sie sich|descargar|scarica) \[?outlook (?:for|pour|für|para|per) .{1,80}",
+    r"(?:from|von|de|desde) (?:my|meinem|mon|mi) (?:iphone|ipad|android|phone|mobile|samsung|galaxy|"
+    r"blackberry|handy|mobilgerät)\b.{0,30}",
+    r"<<\s?sent by .{1,40}>>",
+    r"(?:von|van|fra|från) (?:meinem|mijn|min) .{1,60} (?:gesendet|verzonden|verstuurd|sendt|skickat)\.?",
+    r"diese nachricht wurde von meinem .{1,80} gesendet\.?",
+    r"從我的 ?\S{1,30} ?傳送",
+    r"(?:从|发自|来自)我的 ?\S{1,30}(?: ?发送)?",
+    r"\S{1,30}から送信",
+)
+# Applied to the lower-cased line (case-sensitive matching of lower-case patterns is
+# several times faster than re.IGNORECASE).
+_LINE_MARKER = re.compile(
+    r"^(?:(?P<forward>" + _FORWARD_INTRO + r")|(?P<footer>(?:" + "|".join(_FOOTERS) + r")$))"
+)
+_REPLY_ABOVE = re.compile(
+    r"^.{0,60}(?:reply|write|respond|type your (?:reply|response)|antworten sie|répondez|responda)"
+    r".{0,30}(?:above this line|über dieser zeile|au-dessus de cette ligne|por encima de esta línea)"
+)
+_UNDERSCORES = re.compile(r"^_{5,}$")
+
+# Header fields of Outlook/forward blocks, by category.
+_F_FROM = (
+    r"from|von|de|van|da|od|fra|från|frå|lähettäjä|feladó|от|від|kimden|από|remetente|mittente|"
+    r"afzender|absender|expéditeur|expediteur|nadawca|odesílatel|发件人|發件人|寄件者|寄件人|差出人|送信者|"
+    r"보낸 사람|보낸사람"
+)
+_F_SENT = (
+    r"sent|date|datum|data|fecha|gesendet|envoyé|envoyé le|enviado|enviada|enviado el|inviato|verzonden|"
+    r"verstuurd|wysłano|wysłane|sendt|skickat|lähetetty|päivämäärä|elküldve|dátum|отправлено|дата|надіслано|"
+    r"gönderildi|tarih|发送时间|發送時間|日期|時間|送信日時|日時|보낸 날짜|날짜|message du|sent at|ημερομηνία"
+)
+_F_TO = (
+    r"to|an|à|a|para|aan|til|till|do|vastaanottaja|címzett|кому|komu|kime|收件人|收件者|宛先|받는 사람|"
+    r"받는사람|pour|destinataire|προς"
+)
+_F_CC = r"cc|kopie|copie à|copie|kopia|kopio|копия|抄送|副本|참조|bcc"
+_F_SUBJECT = (
+    r"subject|betreff|objet|sujet|asunto|assunto|oggetto|onderwerp|emne|ämne|temat|aihe|tárgy|тема|"
+    r"konu|předmět|predmet|主题|主題|主旨|件名|제목|θέμα"
+)
+_F_REPLY = r"reply-to|reply to|répondre à|antwort an|risposta|responder a|rispondi a|svara till"
+_FIELD_KINDS = ("f_from", "f_sent", "f_to", "f_cc", "f_subject", "f_reply")
+_FIELD = re.compile(
+    r"^[*_]{0,2} ?(?:" + "|".join(
+        f"(?P<{k}>{v})" for k, v in zip(_FIELD_KINDS, (_F_FROM, _F_SENT, _F_TO, _F_CC, _F_SUBJECT, _F_REPLY))
+    ) + r")[ \t]*(?:[*_]{1,2}[ \t]*)?[:：][ \t]*(?:[*_]{1,2})?(?P<value>.*)$",
+    re.I,
+)
+_NOT_SENDER = re.compile(
+    r"^\W*(?:\d|(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b)",
+    re.I,
+)
+
+_CLOSINGS = frozenset({
+    # English
+    "best", "best regards", "best wishes", "kind regards", "kindest regards", "warm regards",
+    "warmest regards", "regards", "many thanks", "thanks", "thank you", "thanks again", "thanks so much",
+    "thank you so much", "thanks and regards", "thanks & regards", "thanks in advance", "cheers",
+    "sincerely", "yours sincerely", "sincerely yours", "yours truly", "yours", "all the best",
+    "take care", "with thanks", "with best wishes", "respectfully", "cordially", "speak soon",
+    "talk soon", "warm wishes", "thx", "ty", "best,", "br",
+    # German
+    "mit freundlichen grüßen", "mit freundlichen grüssen", "mit freundlichem gruß", "mfg", "viele grüße",
+    "viele grüsse", "beste grüße", "beste grüsse", "liebe grüße", "liebe grüsse", "lg", "vg",
+    "herzliche grüße", "herzliche grüsse", "freundliche grüße", "freundliche grüsse", "schöne grüße",
+    "gruß", "grüße", "grüsse", "danke", "vielen dank",
+    # French
+    "cordialement", "bien cordialement", "bien à vous", "salutations", "meilleures salutations",
+    "amicalement", "bonne journée", "merci", "merci beaucoup", "à bientôt", "bises", "bien à toi",
+    # Spanish / Catalan / Portuguese / Italian
+    "saludos", "un saludo", "atentamente", "cordialmente", "muchas gracias", "gracias", "un abrazo",
+    "saludos cordiales", "salutacions", "atenciosamente", "abraços", "abraço", "obrigado", "obrigada",
+    "cumprimentos", "cordiali saluti", "saluti", "distinti saluti", "grazie", "un saluto", "grazie mille",
+    # Dutch / Scandinavian / Finnish
+    "met vriendelijke groet", "met vriendelijke groeten", "vriendelijke groet", "vriendelijke groeten",
+    "groeten", "groet", "mvg", "hartelijke groet", "med venlig hilsen", "venlig hilsen", "vh", "mvh",
+    "hilsen", "med vennlig hilsen", "vennlig hilsen", "kh", "kærlig hilsen", "med vänlig hälsning",
+    "med vänliga hälsningar", "vänliga hälsningar", "vänlig hälsning", "hälsningar", "hälsning",
+    "bästa hälsningar", "tack", "tak", "ystävällisin terveisin", "terveisin",
+    # Polish / Czech / Russian
+    "pozdrawiam", "z poważaniem", "z powazaniem", "pozdrowienia", "dziękuję", "s pozdravem", "děkuji",
+    "с уважением", "спасибо", "всего доброго", "с наилучшими пожеланиями",
+})
+# Words that are answers, never a name under a closing line.
+_ANSWER_WORDS = frozenset({
+    "yes", "no", "ok", "okay", "sure", "accept", "accepted", "decline", "declined", "confirm",
+    "confirmed", "cancel", "stop", "pause", "resume", "done", "ja", "nein", "oui", "non", "si", "sí",
+    "da", "nee", "nej", "tak", "nie",
+})
+_DISCLAIMER = re.compile(
+    r"intended recipient|intended solely|intended only for|confidential|privileged|disclaimer|"
+    r"received this (?:e-?mail|message|communication|transmission) in error|"
+    r"please notify the sender|legally protected|vertraulich|nicht der richtige adressat|"
+    r"irrtümlich erhalten|destinataire|confidentiel|riservat|confidencial|destinatario|"
+    r"vertrouwelijk|fortrolig|konfidentiell|poufn|environment before printing|"
+    r"think before you print|virus(?:es)? (?:scanned|free)|risultato non infetto",
+    re.I,
+)
+_DASH_NAME = re.compile(r"^[-/][^\W\d_][\w.'’-]*(?:\s+[^\W\d_][\w.'’-]*){0,3}$")
+_ALNUM = re.compile(r"[^\W_]")
+_DIGIT = re.compile(r"\d")
+_ZERO_WIDTH = dict.fromkeys(
+    map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u00ad\u202a\u202b\u202c\u202d\u202e"
+             "\u2066\u2067\u2068\u2069\u1427"),
+    None,
+)
+_BROKEN_ADDR_TAIL = re.compile(r"^>[ \t]*+(?:(?:" + _VERBS + r")[ \t]?)?[:：]?$", re.I)
+
+
+# --------------------------------------------------------------------------- line tests
+
+
+def _clean(line: str) -> str:
+    """The line as markers see it: stripped; zero-width and bidi marks removed; NBSP a space."""
+    c = line.strip()
+    if c and not c.isascii():
+        c = c.translate(_ZERO_WIDTH).replace("\xa0", " ").strip()
+    return c
+
+
+def _is_quoted(line: str) -> bool:
+    """A ``>`` line (at most three spaces before the ``>``)."""
+    if not line:
+        return False
+    first = line[0]
+    if first != ">":
+        if first not in " \t":
+            return False
+        s = line.lstrip(" \t")
+        if not s.startswith(">") or len(line) - len(s) > 3:
+            return False
+    else:
+        s = line
+    # "<addr\n> wrote:" and "<addr\n>:" are a wrapped attribution, not a quote.
+    if len(s) < 40:
+        t = s.rstrip()
+        if len(t) > 1 and (t[-1] in ":：" or t[-1].isalpha()) and _BROKEN_ADDR_TAIL.match(t):
+            return False
+    return True
+
+
+def _is_junk(line: str) -> bool:
+    """No letters or digits: decoration lines, tracking marks, stray punctuation."""
+    return _ALNUM.search(line if line.isascii() else _clean(line)) is None
+
+
+def _unquote(line: str) -> str:
+    s = line.lstrip(" \t")
+    while s.startswith(">"):
+        s = s[1:].lstrip(" \t")
+    return s
+
+
+def _hard_marker(c: str) -> str | None:
+    """The kind of one-line marker the cleaned line ``c`` is, or None."""
+    if not c or len(c) >= _MAX_LINE:
+        return None
+    lc = c.lower()
+    if lc[0] in "-*_":
+        if c == "--":
+            return "signature"
+        if _UNDERSCORES.match(c):
+            return "separator"
+        if _FORWARD_LINE.match(lc):
+            return "forward"
+    if len(c) <= _MAX_MARKER_LINE:
+        m = _LINE_MARKER.match(lc)
+        if m is not None:
+            return "forward" if m.group("forward") else "footer"
+        if ("line" in lc or "zeile" in lc or "ligne" in lc or "línea" in lc) and _REPLY_ABOVE.match(lc):
+            return "separator"
+    return None
+
+
+def _field(c: str):
+    if len(c) > _MAX_LINE or (":" not in c[:60] and "：" not in c[:60]):
+        return None
+    return _FIELD.match(c)
+
+
+def _header_block(lines: list[str], i: int, c: str | None = None) -> int:
+    """End (exclusive) of an Outlook/forward header block starting at line i, or -1."""
+    m = _field(_clean(lines[i]) if c is None else c)
+    if m is None:
+        return -1
+    kinds: dict[str, str] = {}
+    j = end = i
+    blanks = 0
+    n = len(lines)
+    while j < n and j - i < 14:
+        c = _clean(lines[j])
+        if not c:
+            blanks += 1
+            if blanks > 2:
+                break
+            j += 1
+            continue
+        m = _field(c)
+        if m is None:
+            # a wrapped value ("Subject: a long subject\nthat goes on") continues a field
+            if end == j and kinds and len(c) < 120 and blanks == 0 and not _is_quoted(lines[j]):
+                j = end = j + 1
+                continue
+            break
+        kind = next(k for k in _FIELD_KINDS if m.group(k))
+        kinds.setdefault(kind, m.group("value").strip())
+        blanks = 0
+        j = end = j + 1
+    if len(kinds) < 2:
+        return -1
+    sender = kinds.get("f_from")
+    if sender is not None and ("@" in sender or "<" in sender or (sender and not _NOT_SENDER.match(sender))):
+        if kinds.keys() & {"f_sent", "f_subject", "f_cc", "f_reply"}:
+            return end
+        if "@" in kinds.get("f_to", "") or "<" in kinds.get("f_to", ""):
+            return end
+    if len(kinds) >= 3 and (kinds.keys() & {"f_sent", "f_subject"}):
+        return end
+    return -1
+
+
+def _email_at(s: str) -> int:
+    """Position of the first e-mail address in ``s`` (its "@"), or -1. Linear."""
+    i = s.find("@")
+    tries = 0
+    while i > 0 and tries < 10:
+        before = s[i - 1]
+        if (before.isalnum() or before in "._+-'") and _EMAIL_DOMAIN.match(s, i + 1):
+            return i
+        i = s.find("@", i + 1)
+        tries += 1
+    return -1
+
+
+def _is_attribution(joined: str) -> bool:
+    """Whether a (possibly joined) line is a reply header such as "On ..., X wrote:"."""
+    s = joined.strip(_DECORATION)
+    if not s or len(s) > _MAX_ATTR_JOINED:
+        return False
+    if "@" not in s and _DIGIT.search(s) is None:
+        return s[-1] in ":：" and _QUOTING.match(s) is not None
+    at = _email_at(s)
+    has_date = _DATE.search(s) is not None
+    if (has_date or at >= 0) and _verb_at_end(s):
+        return True
+    if s[-1] in ":：":
+        if has_date:
+            verb = _VERB_ANY.search(s)
+            if verb is not None and (_STRONG_START.match(s) or 0 <= at < verb.start()
+                                     or s[verb.end():].lstrip().lower().startswith(("on ", "am "))):
+                return True
+            if at >= 0 and _ANGLE_EMAIL_COLON.search(s):
+                return True
+        if _QUOTING.match(s):
+            return True
+    if s[0].isdigit() and (_GMAIL_DATE_LINE.match(s) or _DATE_EMAIL_LINE.match(s)):
+        return True
+    return False
+
+
+def _attribution(lines: list[str], e: int, floor: int, c: str) -> int:
+    """Start of an attribution ending at line e (cleaned: ``c``), not above ``floor``; or -1.
+
+    The line alone is tried first: if it is an attribution that starts like one (a
+    starter word such as "On"/"Le"/"Am", a weekday, a digit) it is the whole
+    header. Otherwise up to five lines above are joined to it (blank lines skipped,
+    never across a quoted line or the end of a sentence); the shortest join whose
+    first line starts like an attribution wins, else the shortest that is one at all
+    (its first line holding an address).
+    """
+    if len(c) > _MAX_ATTR_LINE or not (c[-1] in ":：-" or c[0].isdigit()):
+        return -1
+    single = _is_attribution(c)
+    if single and _STRONG_START.match(c):
+        return e
+    if not single and not (_verb_at_end(c) or ">" in c[-3:] or _DATE.search(c)):
+        return -1  # a wrapped attribution ends with "wrote:", "<addr>:" or a date
+    weak = e if single else -1
+    pieces = [c]
+    total = len(c)
+    s = e - 1
+    while s >= floor and e - s < _ATTR_LOOKBACK:
+        raw = lines[s]
+        if _is_quoted(raw):
+            break
+        p = _clean(raw)
+        s -= 1
+        if not p:
+            continue
+        if len(p) > _MAX_ATTR_LINE:
+            break
+        total += len(p) + 1
+        if total > _MAX_ATTR_JOINED:
+            break
+        if p[-1] in ".!?…" and not (len(p) > 1 and p[-2].isdigit()):
+            break  # a sentence ends here: the attribution cannot reach above it
+        pieces.append(p)
+        strong = _STRONG_START.match(p) is not None
+        if not strong and weak >= 0:
+            continue
+        if (strong or "@" in p or "<" in p) and _is_attribution(" ".join(reversed(pieces))):
+            if strong:
+                return s + 1
+            weak = s + 1
+    return weak
+
+
+def _verb_at_end(s: str) -> bool:
+    """Whether ``s`` ends with "wrote" (any language), then at most a colon."""
+    t = s.rstrip(" \t:：").lower()
+    if t.endswith(_CJK_VERB_WORDS):
+        return True
+    if not t.endswith(_VERB_WORDS):
+        return False
+    for verb in _VERB_WORDS:
+        if t.endswith(verb) and (len(t) == len(verb) or t[-len(verb) - 1] in _VERB_BOUNDARY):
+            return True
+    return False
+
+
+def _short_attribution(c: str) -> bool:
+    """"Name wrote:" with no date or address: an attribution only right above a quote."""
+    return len(c) <= _MAX_SHORT_ATTR and c[-1] in ":：" and len(c.split()) <= 10 and _verb_at_end(c)
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+class _Quote:
+    __slots__ = ("attr", "start", "end", "attributed")
+
+    def __init__(self, attr: tuple[int, int] | None, start: int, end: int, attributed: bool):
+        self.attr = attr
+        self.start = start
+        self.end = end
+        self.attributed = attributed
+
+
+def _quote_block_end(lines: list[str], i: int) -> int:
+    """End (exclusive) of the quoted run starting at line i; blank lines inside count."""
+    n = len(lines)
+    j = end = i + 1
+    while j < n:
+        line = lines[j]
+        if _is_quoted(line):
+            j = end = j + 1
+        elif not line.strip() or not _clean(line):
+            j += 1
+        else:
+            break
+    return end
+
+
+def _quote_opening(lines: list[str], start: int, end: int, full: bool = True) -> str | None:
+    """How a quoted block opens: "forward" (a forwarded message), "attribution", or None.
+
+    Whether it is attributed only matters for a quote at the top; ``full=False``
+    checks for a forwarded message only.
+    """
+    inner: list[str] = []
+    for k in range(start, min(end, start + 16)):
+        content = _unquote(lines[k])
+        if inner or _clean(content):
+            inner.append(content)
+            if not full:
+                break
+    if not inner:
+        return None
+    first = _clean(inner[0])
+    kind = _hard_marker(first)
+    if kind in ("forward", "separator"):
+        return "forward"
+    if not full:
+        return None
+    if _header_block(inner, 0, first) > 0:
+        return "attribution"
+    for k in range(min(len(inner), 4)):
+        c = _clean(inner[k])
+        if c and _attribution(inner, k, 0, c) >= 0:
+            return "attribution"
+    return None
+
+
+def extract_new_text(text: str, *, keep_quotes: bool = True) -> str:
+    """The new text the author wrote, from a plain-text body. Never raises.
+
+    See the module docstring for the rules. With ``keep_quotes=False`` the quoted
+    lines kept as the context of inline answers (and their attribution lines) are
+    left out too, leaving only lines the author typed.
+    """
+    try:
+        return _extract(text, keep_quotes)
+    except Exception:  # pragma: no cover - defensive: a bug must not lose the message
+        return (text or "").strip()
+
+
+def _extract(text: str, keep_quotes: bool) -> str:
+    if not text:
+        return ""
+    if len(text) > MAX_CHARS:
+        text = text[:MAX_CHARS]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    lines = text.split("\n")
+    n = len(lines)
+
+    units: list[object] = []  # list[int] for runs of text lines, _Quote for quotes
+    cur: list[int] = []
+    real_text = False  # author text met so far
+    floor = 0  # attributions may not reach above this line
+    pending_attr: tuple[int, int] | None = None
+    i = 0
+    while i < n:
+        line = lines[i]
+        c = _clean(line)
+        if not c:
+            cur.append(i)
+            i += 1
+            continue
+        if c[0] == ">" and _is_quoted(line):
+            end = _quote_block_end(lines, i)
+            opening = _quote_opening(lines, i, end, full=not units and not real_text)
+            if opening == "forward":
+                break
+            if cur:
+                units.append(cur)
+                cur = []
+            units.append(_Quote(pending_attr, i, end, pending_attr is not None or opening == "attribution"))
+            pending_attr = None
+            i = floor = end
+            continue
+        at_top = not real_text and not units
+        if _hard_marker(c) is not None:
+            break
+        if ":" in c[:60] or "：" in c[:60]:
+            block_end = _header_block(lines, i, c)
+            if block_end > 0:
+                if at_top:  # the message's own header, pasted or forwarded: skip it
+                    i = floor = block_end
+                    cur = []
+                    continue
+                break
+        last = c[-1]
+        start = -1
+        next_quoted = False
+        if last in ":：-" or "0" <= c[0] <= "9":
+            start = _attribution(lines, i, floor, c)
+        if start >= 0 or (last in ":：" and _short_attribution(c)):
+            j = i + 1
+            while j < n and not _clean(lines[j]):
+                j += 1
+            next_quoted = j < n and _is_quoted(lines[j])
+            if start < 0 and next_quoted:
+                start = i
+        if start >= 0:
+            while cur and cur[-1] >= start:  # lines above that belong to the attribution
+                cur.pop()
+            if not units:
+                real_text = any(not _is_junk(lines[k]) for k in cur)
+            if next_quoted:
+                pending_attr = (start, i + 1)
+                if cur:
+                    units.append(cur)
+                    cur = []
+                i = j
+                continue
+            break
+        cur.append(i)
+        if not real_text and not _is_junk(line):
+            real_text = True
+        i += 1
+    if cur:
+        units.append(cur)
+
+    def real(unit: object) -> bool:
+        return isinstance(unit, list) and any(not _is_junk(lines[k]) for k in unit)
+
+    first_quote = next((u for u in units if isinstance(u, _Quote)), None)
+    # Trailing quotes (and text runs with nothing in them) are history.
+    while units and not real(units[-1]):
+        units.pop()
+    if not units:
+        if first_quote is not None and not first_quote.attributed and keep_quotes:
+            return _finish(lines, [(first_quote.start, first_quote.end)], trim=False)
+        return ""
+    if isinstance(units[0], _Quote):
+        answers = sum(1 for k in range(1, len(units)) if isinstance(units[k - 1], _Quote) and real(units[k]))
+        if units[0].attributed and answers < 2:
+            units.pop(0)  # bottom-posted: the quote is the message being answered
+    ranges: list[tuple[int, int]] = []
+    for unit in units:
+        if isinstance(unit, _Quote):
+            if keep_quotes:
+                if unit.attr is not None:
+                    ranges.append(unit.attr)
+                ranges.append((unit.start, unit.end))
+        else:
+            ranges.append((unit[0], unit[-1] + 1))
+    return _finish(lines, ranges, squeeze=not keep_quotes)
+
+
+def _finish(lines: list[str], ranges: list[tuple[int, int]], trim: bool = True, squeeze: bool = False) -> str:
+    out = [lines[k].rstrip() for a, b in ranges for k in range(a, b)]
+    if squeeze:  # quotes were left out: do not leave runs of blank lines where they were
+        out = [line for k, line in enumerate(out) if line or k == 0 or out[k - 1]]
+    if trim:
+        _trim_tail(out)
+    while out and not out[-1].strip():
+        out.pop()
+    start = 0
+    while start < len(out) and not out[start].strip():
+        start += 1
+    return "\n".join(out[start:]).translate(_ZERO_WIDTH)
+
+
+def _trim_tail(out: list[str]) -> None:
+    """Signatures, sign-offs and disclaimers at the end (rule 4).
+
+    Nothing at or above the first line with letters or digits is ever removed, so
+    these rules never empty the text. Linear in the number of lines.
+    """
+    first = next((k for k, line in enumerate(out) if not _is_junk(line)), None)
+    if first is None:
+        return
+
+    def trim_junk() -> None:
+        while len(out) - 1 > first and _is_junk(out[-1]):
+            out.pop()
+
+    trim_junk()
+    while True:  # disclaimers: trailing paragraphs (of at most 60 lines)
+        k = len(out)
+        while k > 0 and out[k - 1].strip() and len(out) - k <= 60:
+            k -= 1
+        if k <= first or (k > 0 and out[k - 1].strip()):
+            break
+        para = " ".join(x.strip() for x in out[k:])
+        if (_DISCLAIMER.search(para) is not None
+                and (len(para.split()) >= 8 or "environment" in para.lower())):
+            del out[k:]
+            trim_junk()
+            continue
+        break
+    if len(out) - 1 > first and _DASH_NAME.match(_clean(out[-1])) and not _is_quoted(out[-1]):
+        out.pop()  # "-Name", "/Name"
+        trim_junk()
+    _trim_name_block(out, first)
+    trim_junk()
+
+
+def _closing(c: str) -> bool:
+    return c.lower().rstrip(" ,.!;:—–-").strip() in _CLOSINGS
+
+
+def _trim_name_block(out: list[str], first: int) -> None:
+    """Drop the name/contact lines under a closing line ("Best regards,\\nAnn Lee").
+
+    The lines must directly follow the closing, or, after a blank line, be at least
+    two (a signature block; a lone name after a blank line is kept).
+    """
+    n = len(out)
+    k = n - 1
+    seen = 0
+    while k >= 0 and n - k <= 12:
+        c = _clean(out[k])
+        if c and _closing(c) and not _is_quoted(out[k]):
+            if seen == 0:
+                return  # the closing is the last line: nothing to drop
+            block = [x for x in (_clean(y) for y in out[k + 1:]) if x]
+            adjacent = bool(_clean(out[k + 1]))
+            if (adjacent or len(block) >= 2) and _looks_like_name_block(block) and k > first:
+                del out[k + 1:]
+            return
+        if c:
+            seen += 1
+            if seen > 6 or _is_quoted(out[k]):
+                return
+        k -= 1
+
+
+def _looks_like_name_block(block: list[str]) -> bool:
+    if not block or len(block) > 6:
+        return False
+    first = block[0]
+    if not first[0].isalpha() or len(first.split()) > 5 or len(first) > 50 or first.endswith(("?", "!")):
+        return False
+    if first.lower().strip(" .,!") in _ANSWER_WORDS or _closing(first):
+        return False
+    for line in block:
+        if len(line) > 72 or line.lower().startswith(("p.s", "ps:", "ps ")):
+            return False
+        if line.endswith((".", "?", "!")) and len(line.split()) >= 4:
+            return False
+    return True
+
+
+def extract_reply(raw: bytes) -> str:
+    """The new text of a raw message: ``extract_new_text(body_text(load(raw)))``. Never raises."""
+    from mailflow.parse.mime import body_text, load
+
+    try:
+        return extract_new_text(body_text(load(raw)))
+    except Exception:  # pragma: no cover - defensive
+        return ""
