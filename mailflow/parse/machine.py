@@ -54,17 +54,15 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import html
 import logging
 import re
 from collections.abc import Iterable
-from email.header import Header, decode_header
 from email.message import Message
 
-from mailflow.parse import dates
+from mailflow.parse import dates, mime
 from mailflow.parse.result import MachineMail
 
-__all__ = ["classify", "header_text", "body_text_of"]
+__all__ = ["classify", "body_text_of"]
 
 log = logging.getLogger(__name__)
 
@@ -121,123 +119,14 @@ _UNTIL_RE = [(re.compile(p, re.I), lang) for p, lang in _UNTIL]
 # --------------------------------------------------------------------------- reading
 
 
-def _bytes_text(chunk: bytes, charset: str | None) -> str:
-    name = (charset or "").lower()
-    if name and name not in ("unknown-8bit", "us-ascii", "ascii"):
-        try:
-            return chunk.decode(name, errors="replace")
-        except LookupError:
-            pass
-    try:
-        return chunk.decode("utf-8")
-    except UnicodeDecodeError:
-        return chunk.decode("cp1252", errors="replace")
-
-
 def _decode(value: object) -> str:
-    """A header value as text: RFC 2047 words decoded, raw 8-bit bytes read as UTF-8
-    (else Windows-1252), unknown charsets tolerated. Never raises."""
-    if value is None:
-        return ""
-    try:
-        if isinstance(value, Header):
-            text = "".join(
-                _bytes_text(c, cs) if isinstance(c, bytes) else c for c, cs in decode_header(value)
-            )
-        else:
-            text = str(value)
-            if any("\udc80" <= ch <= "\udcff" for ch in text):  # surrogate-escaped raw bytes
-                text = _bytes_text(text.encode("utf-8", "surrogateescape"), None)
-        if "=?" in text:
-            text = "".join(
-                _bytes_text(c, cs) if isinstance(c, bytes) else c for c, cs in decode_header(text)
-            )
-    except Exception:
-        try:
-            text = str(value)
-        except Exception:
-            return ""
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def header_text(msg: Message, name: str) -> str:
-    """The first ``name`` header, RFC 2047 decoded and unfolded; "" when absent."""
-    try:
-        value = msg.get(name)
-    except Exception:
-        return ""
-    return _decode(value)
-
-
-def _all_headers(msg: Message, name: str) -> list[str]:
-    try:
-        return [_decode(v) for v in (msg.get_all(name) or [])]
-    except Exception:
-        return []
-
-
-def _part_text(part: Message) -> str:
-    try:
-        payload = part.get_payload(decode=True)
-    except Exception:
-        payload = None
-    if payload is None:
-        try:
-            raw = part.get_payload()
-        except Exception:
-            return ""
-        return raw if isinstance(raw, str) else ""
-    charset = "utf-8"
-    try:
-        charset = part.get_content_charset() or "utf-8"
-    except Exception:
-        pass
-    try:
-        return payload.decode(charset, errors="replace")
-    except (LookupError, TypeError):
-        return payload.decode("utf-8", errors="replace")
-
-
-_INLINE_TAGS = r"(?:b|i|u|em|strong|span|font|a|small|big|sup|sub|code|mark|abbr|time)"
-
-
-def _strip_html(text: str) -> str:
-    text = re.sub(r"(?is)<(script|style|head)\b.*?</\1\s*>", " ", text)
-    text = re.sub(r"(?is)<!--.*?-->", " ", text)
-    text = re.sub(rf"(?i)</?{_INLINE_TAGS}\b[^>]*>", "", text)
-    text = re.sub(r"(?i)<br\s*/?>|</?(?:p|div|tr|li|h[1-6]|table|ul|ol|blockquote)\b[^>]*>", "\n", text)
-    text = re.sub(r"(?s)<[^>]*>", " ", text)
-    text = html.unescape(text).replace("\u00a0", " ")
-    lines = (re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    """A header value from a delivery-status block, unfolded and RFC 2047 decoded."""
+    return " ".join(mime.decode_words(str(value or "")).split())
 
 
 def body_text_of(msg: Message, limit: int = 20000) -> str:
-    """The first text/plain part that is not an attachment, else the first text/html
-    part with its tags stripped; "" when there is none. Never raises."""
-    plain_part = html_part = None
-    try:
-        parts: Iterable[Message] = msg.walk()
-        for part in parts:
-            if part.is_multipart():
-                continue
-            ctype = part.get_content_type()
-            disposition = (part.get("Content-Disposition") or "").lower()
-            if "attachment" in disposition:
-                continue
-            if ctype == "text/plain" and plain_part is None:
-                plain_part = part
-            elif ctype == "text/html" and html_part is None:
-                html_part = part
-            if plain_part is not None:
-                break
-    except Exception:
-        pass
-    if plain_part is not None:
-        return _part_text(plain_part)[:limit]
-    if html_part is not None:
-        return _strip_html(_part_text(html_part)[: limit * 3])[:limit]
-    return ""
+    """The message's text (see :func:`mailflow.parse.mime.body_text`), at most ``limit`` characters."""
+    return mime.body_text(msg)[:limit]
 
 
 # --------------------------------------------------------------------------- bounces
@@ -332,7 +221,7 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 def _bounce(msg: Message, from_header: str, subject: str) -> MachineMail | None:
     is_report, failed, delayed = _read_dsn(msg)
-    failed_header = _all_headers(msg, "X-Failed-Recipients")
+    failed_header = mime.headers(msg, "X-Failed-Recipients")
     name, addr = email.utils.parseaddr(from_header)
     local = addr.split("@", 1)[0] if "@" in addr else addr
     reasons = []
@@ -362,20 +251,20 @@ def _bounce(msg: Message, from_header: str, subject: str) -> MachineMail | None:
 
 
 def _auto_reason(msg: Message, subject: str) -> str | None:
-    auto = header_text(msg, "Auto-Submitted")
+    auto = mime.header(msg, "Auto-Submitted")
     if auto and auto.split(";")[0].strip().lower() != "no":
         return f"Auto-Submitted: {auto}"
     for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-AutoReply-From", "X-Mail-Autoreply"):
-        value = header_text(msg, name)
+        value = mime.header(msg, name)
         if msg.get(name) is not None and value.lower() not in ("no", "false", "0"):
             return f"{name}: {value}".rstrip(": ") if value else name
-    generated = header_text(msg, "X-Autogenerated")
+    generated = mime.header(msg, "X-Autogenerated")
     if generated.lower() in ("reply", "yes", "forward", "group"):
         return f"X-Autogenerated: {generated}"
-    precedence = header_text(msg, "Precedence").lower()
+    precedence = mime.header(msg, "Precedence").lower()
     if precedence in _PRECEDENCE:
         return f"Precedence: {precedence}"
-    return_paths = _all_headers(msg, "Return-Path")
+    return_paths = mime.headers(msg, "Return-Path")
     if return_paths and return_paths[0].strip() in ("<>", ""):
         return "Return-Path: <>"
     if _AUTO_SUBJECT.match(subject):
@@ -404,7 +293,7 @@ def _find_away(text: str, *, base: dt.datetime, tz: str, date_order: str) -> dt.
 
 def _message_date(msg: Message) -> dt.datetime:
     try:
-        value = email.utils.parsedate_to_datetime(header_text(msg, "Date"))
+        value = email.utils.parsedate_to_datetime(mime.header(msg, "Date"))
         if value is not None:
             return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
     except Exception:
@@ -421,8 +310,8 @@ def classify(msg: Message, *, base: dt.datetime | None = None, tz: str = "UTC",
     now); ``tz`` the scheme's IANA zone; ``date_order`` the scheme's order for numeric
     dates in English out-of-office text ("" leaves "03/04" out as ambiguous).
     """
-    subject = header_text(msg, "Subject")
-    from_header = header_text(msg, "From")
+    subject = mime.header(msg, "Subject")
+    from_header = mime.header(msg, "From")
     found = _bounce(msg, from_header, subject)
     if found is not None:
         return found

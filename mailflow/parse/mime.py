@@ -402,6 +402,14 @@ def header(msg: Message, name: str) -> str:
     return _header(msg, name, None)
 
 
+def headers(msg: Message, name: str) -> list[str]:
+    """Every ``name`` header, each unfolded and decoded like :func:`header`. Never raises."""
+    try:
+        return [decode_words(v, None, f"header {name}") for v in _raw_header(msg, name, every=True)]
+    except Exception:  # pragma: no cover - defensive
+        return []
+
+
 def _header(msg: Message, name: str, defects: list[str] | None) -> str:
     try:
         values = _raw_header(msg, name, defects=defects)

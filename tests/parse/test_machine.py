@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailflow.parse.machine import body_text_of, classify, header_text
+from mailflow.parse import mime
+from mailflow.parse.machine import body_text_of, classify
 from mailflow.parse.result import MachineMail
 
 DATA = Path(__file__).parent / "data" / "machine"
@@ -124,7 +125,7 @@ def test_away_until_with_a_weekday_that_does_not_fit_is_left_out():
 
 def test_decoded_headers_and_body():
     msg = load("german_oof.eml")
-    assert header_text(msg, "From") == "Jörg Becker <j.becker@beispiel.example>"
+    assert mime.header(msg, "From") == "Jörg Becker <j.becker@beispiel.example>"
     assert "Ich bin bis einschließlich 10.04.2026 nicht im Büro" in body_text_of(msg)
     assert "will be back on Tuesday 14 April. I will" in body_text_of(load("exchange_oof.eml"))
 
