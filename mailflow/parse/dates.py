@@ -255,6 +255,36 @@ _OFFSET_TODAY = re.compile(r"^(?:a|one)\s+(week|fortnight)\s+(today|tomorrow)$",
 _OFFSET_ON = re.compile(r"^(?:a|one)\s+(week|fortnight)\s+(?:on|from|after)\s+(.+)$", re.I)
 _OFFSET_AFTER = re.compile(r"^(?:on\s+)?([^\W\d_]+)\s+(week|fortnight)$", re.I)
 _DAY_ONLY = re.compile(r"^(?:([^\W\d_]+),?\s+)?(\d{1,2})$")
+# "in three months", "3 months from now", "in a year's time": an offset from the
+# message's date. dateparser gets the date right but calls it a month- or year-long
+# period, which must not be mistaken for a bare month ("June") or year.
+_RELATIVE_OFFSET = re.compile(
+    r"^\s*(?:in\s+)?(a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,3})"
+    r"\s+(day|week|fortnight|month|year)s?(?:'s)?(?:\s+(?:time|from now|from today|later))?\s*\.?\s*$",
+    re.I,
+)
+_COUNT = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+          "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+
+
+def _offset(m: re.Match[str], today: dt.date) -> dt.date | None:
+    """``today`` moved on by "three months" and the like (month ends clamp: 31 Jan + 1 month = 28 Feb)."""
+    word, unit = m.group(1).lower(), m.group(2).lower()
+    n = _COUNT.get(word) if not word.isdigit() else int(word)
+    if n is None:
+        return None
+    if unit in ("day", "week", "fortnight"):
+        return today + dt.timedelta(days=n * {"day": 1, "week": 7, "fortnight": 14}[unit])
+    months = n * (12 if unit == "year" else 1)
+    year, month = divmod(today.month - 1 + months, 12)
+    year += today.year
+    month += 1
+    last = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30,
+            31, 31, 30, 31, 30, 31][month - 1]
+    try:
+        return dt.date(year, month, min(today.day, last))
+    except ValueError:
+        return None
 _BARE_PERIOD = re.compile(r"^(?:next|this|last|the following|following)\s+(?:week|month|year|fortnight)$", re.I)
 
 
@@ -359,6 +389,12 @@ def _parse_one(text: str, ctx: _Ctx, *, depth: int = 0) -> _Outcome:
         if d is None:
             return _Outcome("invalid", reason=f"there is no day {day} in a month")
         return _check_weekday(text, d, ctx, explicit_year)
+
+    m = _RELATIVE_OFFSET.match(text)
+    if m:
+        d = _offset(m, ctx.today)
+        if d is not None:
+            return _Outcome("ok", (d,))
 
     if not _has_date_word(text, ctx):
         return _NONE

@@ -160,7 +160,11 @@ def render_form(fields: Sequence[FieldSpec], values: Mapping[str, object] | None
 # --------------------------------------------------------------------------- lines
 
 _QUOTE = re.compile(r"^[ \t]*((?:>[ \t]?)+)")
-_BULLET = re.compile(r"^\s*(?:[-*•·◦‣▪–+]\s+|\(?\d{1,2}[.)]\s+|\(?\d{1,2}\)\s*|\d{1,2}\.(?=[^\W\d_]))")
+# Bullets and numbers; "o" and "§" followed by a tab or 2+ spaces are the level-2 and
+# level-3 bullets of Word's plain-text output (Outlook).
+_BULLET = re.compile(
+    r"^\s*(?:[-*•·◦‣▪–+]\s+|[o§](?:\t|\s{2,})|\(?\d{1,2}[.)]\s+|\(?\d{1,2}\)\s*|\d{1,2}\.(?=[^\W\d_]))"
+)
 _BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _EMPH_EDGE = re.compile(r"^(?:\*+|_{2,})\s*|\s*(?:\*+|_{2,})$")
 _REPLY_HEADER = re.compile(

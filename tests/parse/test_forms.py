@@ -624,3 +624,12 @@ def test_value_on_the_label_line_keeps_a_leading_number():
     results, _, _ = read("Review date: 6. April\nNumber of meetings: 6.")
     assert results["review_date"].value == D(2026, 4, 6)
     assert results["meetings"].value == 6
+
+
+def test_word_level_two_bullets_are_not_part_of_the_items():
+    """Outlook's plain text of a Word list: "·" at level one, "o" and "§" below."""
+    fields = (FieldSpec("objectives", "Objectives", kind="list"),)
+    new_text = "Objectives:\n·         Grant\no   Submit by September\n§  Draft first\n"
+    results, _unknown, _warnings = read_form(new_text, new_text, fields, base=BASE, tz="Europe/London",
+                                             date_order="DMY")
+    assert results["objectives"].value == ("Grant", "Submit by September", "Draft first")
