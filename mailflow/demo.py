@@ -10,8 +10,10 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox
+import shutil
 import smtplib
 import socket
+import sys
 import tempfile
 import textwrap
 from collections.abc import Callable
@@ -68,8 +70,8 @@ def _free_port() -> int:
 def _show(echo: Callable[[str], None], raw: bytes) -> None:
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     body = msg.get_body(("plain",))
-    text = body.get_content() if body is not None else ""
-    text = text.split("\n-- \n")[0].rstrip()
+    text = body.get_content().replace("\r\n", "\n") if body is not None else ""
+    text = text.split("\n-- \n")[0].rstrip()  # the footer is the same on every email
     echo(f"  To: {msg['To']}")
     echo(f"  Subject: {msg['Subject']}")
     echo(f"  Reply-To: {msg['Reply-To']}")
@@ -151,7 +153,8 @@ def run_demo(directory: Path | None, echo: Callable[[str], None] = print) -> int
         echo(f"  config:        {config_path}")
         echo(f"  database:      {config.database_path}")
         echo(f"  outgoing mail: {config.outbox.maildir} (a Maildir: open it with any mail client, or `ls new/`)")
-        echo(f"  try:           mailflow --config {config_path} status")
+        command = "mailflow" if shutil.which("mailflow") else sys.argv[0]
+        echo(f"  try:           {command} --config {config_path} status")
         return 0
     finally:
         listener.stop()
