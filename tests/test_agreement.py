@@ -95,9 +95,12 @@ def test_changes_proposed_by_the_partner_go_back_for_confirmation(mf):
     form_email = accepted(mf)
     full = ("Location: Library\nFrequency: Monthly\nDuration: 6 months\nMeeting length: 1 hour\n"
             "Objectives:\n1. Write a protocol\nReview date: 1 March")
-    mf.account.append(gmail_reply(form_email, full, f"Sam <{MENTEE}>"))
+    mf.account.append(gmail_reply(form_email, full + "\nParking: staff car park", f"Sam <{MENTEE}>"))
     mf.cli("run-once")
     [proposed] = mf.sent_to(MENTOR)
+    [receipt] = mf.sent_to(MENTEE)
+    assert "We did not recognise Parking" in body(receipt), "an unknown label is reported, not dropped"
+    assert "Parking" not in body(proposed)
     mf.sink.clear()
     mf.account.append(outlook_reply(proposed.raw, full.replace("Monthly", "Every two weeks"), f"Ada <{MENTOR}>"))
     mf.cli("run-once")

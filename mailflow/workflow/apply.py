@@ -28,8 +28,8 @@ from .decisions import Decision, MarkBouncing, Record, SaveDraft, Send, SetAway,
 from .loader import Workflow
 
 # Template variables that may carry a participant's own words: never sent to coordinators.
-CONFIDENTIAL_VARS = frozenset({"form_values", "values", "understood", "invalid", "unknown_labels", "line", "text",
-                               "form", "forms", "warnings"})
+CONFIDENTIAL_VARS = frozenset({"understood", "invalid", "unknown_labels", "line", "text", "form", "forms",
+                               "warnings"})
 
 
 @dataclass

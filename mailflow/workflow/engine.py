@@ -112,7 +112,8 @@ def on_reply(wf: Workflow, reply: Reply, ctx: ReplyContext) -> Outcome:
                     return _stale(wf, spec.name, "form", ctx.state)
                 data = {"from_role": ctx.role, "state_from": ctx.state, "state_to": rule.goto or ctx.state,
                         "form": spec.form, "fields": len(merged)}
-                return _fire(rule, ctx, data, form=(spec.form, merged))
+                notes = {"unknown_labels": list(reply.unknown_labels), "warnings": list(reply.warnings)}
+                return _fire(rule, ctx, data, form=(spec.form, merged), notes=notes)
             understood = [_shown(fields, reply.fields[k]) for k in reply.fields if reply.fields[k].status == "ok"]
             kept = [{"name": k, "label": _label(fields, k), "display": _as_text(v)}
                     for k, v in ctx.draft.items() if k not in new_values and v is not None]
@@ -128,8 +129,7 @@ def on_reply(wf: Workflow, reply: Reply, ctx: ReplyContext) -> Outcome:
                     Send("notes/form-incomplete", "sender", expects=spec.name, exempt=True,
                          vars={"form_name": spec.form, "understood": understood + kept, "missing": missing,
                                "invalid": invalid, "unknown_labels": list(reply.unknown_labels),
-                               "warnings": list(reply.warnings),
-                               "values": {k: _as_text(v) for k, v in merged.items()}}),
+                               "warnings": list(reply.warnings)}),
                     Record("form-partial", {"form": spec.form, "ok": len(merged), "missing": len(missing),
                                             "invalid": len(invalid)}),
                 ),
@@ -153,15 +153,17 @@ def on_reply(wf: Workflow, reply: Reply, ctx: ReplyContext) -> Outcome:
 # --------------------------------------------------------------------------- helpers
 
 
-def _fire(rule: OnRule, ctx: ReplyContext, data: dict, form: tuple[str, dict] | None = None) -> Outcome:
+def _fire(rule: OnRule, ctx: ReplyContext, data: dict, form: tuple[str, dict] | None = None,
+          notes: dict | None = None) -> Outcome:
+    """The decisions of a matching rule. ``notes`` (unknown labels, typo warnings) go to
+    the emails for the sender, so nothing they wrote is silently dropped."""
     decisions: list[Decision] = []
     if rule.goto and rule.goto != ctx.state:
         decisions.append(Transition(rule.goto))
-    extra = {}
     if form is not None:
         decisions.append(SaveDraft(form[0], form[1]))
-        extra = {"form_values": {k: _as_text(v) for k, v in form[1].items()}}
-    decisions += _sends(rule.send, extra)
+    decisions += [Send(s.template, s.to, s.expects, dict(notes or {}) if s.to == "sender" else {})
+                  for s in rule.send]
     decisions.append(Record(rule.record or f"reply:{rule.reply}:{rule.command or 'form'}", data))
     return Outcome("processed", rule.name, tuple(decisions), (rule.name,))
 
@@ -185,8 +187,8 @@ def _stale(wf: Workflow, context: str, command: str, state: str) -> Outcome:
     )
 
 
-def _sends(specs: tuple[SendSpec, ...], extra: dict | None = None) -> tuple[Send, ...]:
-    return tuple(Send(s.template, s.to, s.expects, dict(extra or {})) for s in specs)
+def _sends(specs: tuple[SendSpec, ...]) -> tuple[Send, ...]:
+    return tuple(Send(s.template, s.to, s.expects) for s in specs)
 
 
 def _options(commands: dict[str, tuple[str, ...]]) -> list[dict]:
