@@ -14,6 +14,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from mailflow.cli import main
+from mailflow.clock import CountingTokens, FixedClock
+from mailflow.config import load
+from mailflow.enrol import parse_csv
+from mailflow.service import Service
 from servers import Account, ReceivedMail, SmtpSink
 
 MENTOR = "ada@hospital.test"
@@ -138,3 +142,28 @@ class Installation:
 def body(mail: ReceivedMail) -> str:
     """The plain-text part, with runs of whitespace (line wrapping) folded to one space."""
     return " ".join(mail.message.get_body(("plain",)).get_content().split())
+
+
+def make_service(tmp_path: Path, sink, extra: str = "") -> Service:
+    """A Service (no IMAP) on a fixed clock and counting tokens, sending to ``sink``,
+    with the people of :data:`PEOPLE` enrolled."""
+    path = tmp_path / "mailflow.toml"
+    path.write_text(f"""
+[scheme]
+name = "Test Scheme"
+address = "scheme@scheme.test"
+coordinators = ["coordinator@scheme.test"]
+[smtp]
+host = "{sink.host}"
+port = {sink.port}
+tls = "none"
+timeout_seconds = 5
+[outbox]
+retry_first_seconds = 60
+retry_max_seconds = 600
+give_up_after_hours = 2
+{extra}
+""")
+    service = Service(load(path), clock=FixedClock(), tokens=CountingTokens())
+    service.enrol(parse_csv(PEOPLE))
+    return service

@@ -5,34 +5,8 @@ from __future__ import annotations
 import socket
 
 
-from harness import PEOPLE
-from mailflow.clock import FixedClock, CountingTokens
-from mailflow.config import load
-from mailflow.enrol import parse_csv
+from harness import make_service
 from mailflow.service import Service
-
-
-def make_service(tmp_path, sink, extra: str = "") -> Service:
-    path = tmp_path / "mailflow.toml"
-    path.write_text(f"""
-[scheme]
-name = "Test Scheme"
-address = "scheme@scheme.test"
-coordinators = ["coordinator@scheme.test"]
-[smtp]
-host = "{sink.host}"
-port = {sink.port}
-tls = "none"
-timeout_seconds = 5
-[outbox]
-retry_first_seconds = 60
-retry_max_seconds = 600
-give_up_after_hours = 2
-{extra}
-""")
-    service = Service(load(path), clock=FixedClock(), tokens=CountingTokens())
-    service.enrol(parse_csv(PEOPLE))
-    return service
 
 
 def outbox(service: Service) -> list[dict]:
