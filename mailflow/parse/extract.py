@@ -147,6 +147,7 @@ and at most :data:`MAX_CHARS` characters are read.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 __all__ = ["MAX_CHARS", "extract_new_text", "extract_reply"]
 
@@ -634,6 +635,17 @@ def _quote_opening(lines: list[str], start: int, end: int, full: bool = True) ->
         if c and _attribution(inner, k, 0, c) >= 0:
             return "attribution"
     return None
+
+
+def starts_history(lines: Sequence[str], i: int) -> bool:
+    """Whether line ``i`` starts what :func:`extract_new_text` cuts away: a reply header
+    ("On ... wrote:" and its translations), an Outlook From:/Sent: block, a separator,
+    a forward, a signature or a device footer. Other readers of a reply (the form
+    reader) use it to stop where the new text ends."""
+    c = _clean(lines[i])
+    if not c:
+        return False
+    return _hard_marker(c) is not None or _header_block(lines, i, c) >= 0 or _is_attribution(c)
 
 
 def extract_new_text(text: str, *, keep_quotes: bool = True) -> str:

@@ -92,6 +92,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mailflow.parse import dates
+from mailflow.parse.extract import starts_history
 from mailflow.parse.commands import words
 from mailflow.parse.result import FieldResult, FieldSpec
 
@@ -167,16 +168,6 @@ _BULLET = re.compile(
 )
 _BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _EMPH_EDGE = re.compile(r"^(?:\*+|_{2,})\s*|\s*(?:\*+|_{2,})$")
-_REPLY_HEADER = re.compile(
-    r"^(?:on\b.{0,200}\b(?:wrote|writes)|am\b.{0,200}\bschrieb|le\b.{0,200}\ba écrit|"
-    r"el\b.{0,200}\bescribió|il\b.{0,200}\bha scritto|op\b.{0,200}\bschreef)\b.{0,80}:?\s*$",
-    re.I,
-)
-_SEPARATOR_LINE = re.compile(
-    r"^\s*-{2,}\s*(?:original message|forwarded message|ursprüngliche nachricht|message d.origine|"
-    r"mensaje original|messaggio originale)\s*-*\s*$",
-    re.I,
-)
 _HEADER_NAMES = {
     "from", "to", "cc", "bcc", "sent", "date", "subject", "reply to", "von", "an", "betreff",
     "gesendet", "datum", "de", "à", "a", "objet", "envoyé", "para", "asunto", "enviado",
@@ -238,16 +229,8 @@ def _label_line(content: str) -> _LabelLine | None:
 
 
 def _is_history_start(lines: Sequence[str], i: int) -> bool:
-    line = lines[i].strip()
-    if line in ("--", "-- ", "—") or lines[i] == "-- ":
-        return True
-    if _SEPARATOR_LINE.match(line) or _REPLY_HEADER.match(line):
-        return True
-    if re.match(r"^\**(?:from|von|de|da|van)\**\s*:", line, re.I):
-        following = " ".join(lines[i + 1:i + 5]).lower()
-        if re.search(r"\b(?:sent|date|gesendet|datum|envoyé|enviado|inviato|verzonden)\b\s*\**:", following):
-            return True
-    return False
+    """Quoted history, a signature or a footer starts at line ``i`` (the extractor's markers)."""
+    return starts_history(lines, i)
 
 
 # --------------------------------------------------------------------------- labels
