@@ -149,7 +149,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["MAX_CHARS", "extract_new_text", "extract_reply"]
+__all__ = ["MAX_CHARS", "extract_new_text", "extract_reply", "starts_history"]
 
 MAX_CHARS = 2 * 1024 * 1024
 _MAX_LINE = 1000  # longer lines are never tested against marker patterns
