@@ -88,6 +88,12 @@ class Service:
                     pid = self.store.add_participant(email=p.email, name=p.name, role=p.role, extra=p.extra, now=now)
                     self.store.log("enrolled", now, participant_id=pid, role=p.role)
                     counts["added"] += 1
+                elif row["status"] == "bouncing":
+                    # Enrolling an address again confirms it: mail to it is tried again.
+                    self.store.update("participants", row["id"], name=p.name, role=p.role, status="active",
+                                      extra=json.dumps(p.extra, sort_keys=True))
+                    self.store.log("participant-reactivated", now, participant_id=row["id"])
+                    counts["updated"] += 1
                 elif (row["name"], row["role"], json.loads(row["extra"])) != (p.name, p.role, p.extra):
                     if row["role"] != p.role and self.store.pairs(p.email):
                         raise StateError(
@@ -262,8 +268,11 @@ class Service:
         machine = mail.machine
         assert machine is not None
         if machine.kind == "bounce":
-            known = [a for a in machine.bounced if self.store.participant_by_email(a)]
-            decisions = [MarkBouncing(a, "5.x.x") for a in known]
+            known = [p for p in map(self.store.participant_by_email, machine.bounced) if p is not None]
+            decisions: list = [MarkBouncing(p["email"], "permanent failure reported") for p in known]
+            # Tell the coordinators once per address (not again while it keeps bouncing).
+            decisions += [Send("notes/bounced", "coordinators", vars={"failed_to": p["email"], "role": p["role"]})
+                          for p in known if p["status"] != "bouncing" and p["role"] != "coordinator"]
             decisions.append(Record("bounce", {"bounced": len(machine.bounced), "delayed": len(machine.delayed),
                                                "known": len(known)}))
             status = "processed" if known else "ignored"

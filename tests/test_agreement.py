@@ -167,8 +167,13 @@ def test_bounce_marks_the_address_and_is_never_answered(mf):
         "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n--B--\r\n"
     ).encode()
     mf.account.append(dsn)
+    mf.account.append(dsn.replace(b"<dsn-1@", b"<dsn-2@"))  # a second report for the same address
     mf.cli("run-once")
-    assert mf.sink.messages == []
+    [notice] = mf.sink.wait_for(1)
+    assert notice.rcpt_tos == [COORDINATOR], "never answered; the coordinators are told, once"
+    assert f"Email to {MENTEE} is bouncing" in str(notice.message["Subject"])
     [p] = mf.status(MENTEE)["participants"]
     assert p["status"] == "bouncing"
     assert f"{MENTEE} is bouncing" in mf.cli("status")
+    assert "1 updated" in mf.enrol(), "enrolling the address again clears the bounce"
+    assert mf.status(MENTEE)["participants"][0]["status"] == "active"
