@@ -138,10 +138,18 @@ def run_once_cmd(ctx: click.Context) -> None:
     from .inbound.imap import ImapInbox
     from .runner import run_once
 
+    from imapclient.exceptions import IMAPClientError
+
+    from .errors import ConnectionFailed
+
     service = _service(ctx)
     inbox = ImapInbox(service.config.imap, service) if service.config.imap.enabled else None
     try:
         report = run_once(service, inbox)
+    except (IMAPClientError, OSError) as exc:
+        # Whatever was stored or processed before the drop is committed; the next run resumes.
+        raise ConnectionFailed(f"IMAP {service.config.imap.host}: connection lost ({exc}); "
+                               "nothing is lost, run again to resume.") from None
     finally:
         if inbox is not None:
             inbox.close()
