@@ -138,18 +138,10 @@ def run_once_cmd(ctx: click.Context) -> None:
     from .inbound.imap import ImapInbox
     from .runner import run_once
 
-    from imapclient.exceptions import IMAPClientError
-
-    from .errors import ConnectionFailed
-
     service = _service(ctx)
     inbox = ImapInbox(service.config.imap, service) if service.config.imap.enabled else None
     try:
         report = run_once(service, inbox)
-    except (IMAPClientError, OSError) as exc:
-        # Whatever was stored or processed before the drop is committed; the next run resumes.
-        raise ConnectionFailed(f"IMAP {service.config.imap.host}: connection lost ({exc}); "
-                               "nothing is lost, run again to resume.") from None
     finally:
         if inbox is not None:
             inbox.close()
@@ -158,6 +150,10 @@ def run_once_cmd(ctx: click.Context) -> None:
     for d in report.deliveries:
         if d.status != "sent":
             click.echo(f"  outbox #{d.outbox_id} to {d.to_addr}: {d.status}: {d.detail}", err=True)
+    if report.imap_error:
+        # Everything else in the cycle ran; what was stored is kept, the next run resumes.
+        click.echo(f"mailflow: the mailbox could not be read: {report.imap_error}", err=True)
+        ctx.exit(1)
 
 
 @main.command()

@@ -34,13 +34,26 @@ TICK_SECONDS = 60
 MAX_BACKOFF_SECONDS = 300
 
 
+IMAP_ERRORS = (ConnectionFailed, IMAPClientError, OSError)
+
+
 def run_once(service: Service, inbox: ImapInbox | None) -> CycleReport:
+    """One cycle. An IMAP failure does not stop the rest: stored messages are still
+    processed, reminders fired and the outbox sent; the error is in ``report.imap_error``."""
     report = CycleReport()
     if inbox is not None:
-        report.fetched = inbox.fetch_new()
+        try:
+            report.fetched = inbox.fetch_new()
+        except IMAP_ERRORS as exc:
+            report.imap_error = str(exc)
+            inbox.close()
     report.processed = service.process_pending()
-    if inbox is not None:
-        report.settled = inbox.settle()
+    if inbox is not None and not report.imap_error:
+        try:
+            report.settled = inbox.settle()
+        except IMAP_ERRORS as exc:
+            report.imap_error = str(exc)
+            inbox.close()
     report.timers = service.fire_timers()
     report.deliveries = service.deliver()
     return report
@@ -98,6 +111,8 @@ class Server:
                     report = run_once(service, inbox)
                     if report.fetched or report.processed or report.deliveries:
                         log.info(report.line())
+                    if report.imap_error:
+                        raise ConnectionFailed(report.imap_error)
                     backoff = 1.0
                     # Wait for IMAP IDLE news, a message from the listener, a stop, or the poll interval.
                     if inbox is not None:
@@ -106,7 +121,7 @@ class Server:
                         self.wake.wait(config.imap.poll_seconds)
                     if not self.stop_event.is_set():
                         self.wake.clear()
-                except (ConnectionFailed, IMAPClientError, OSError) as exc:
+                except IMAP_ERRORS as exc:
                     log.warning("connection problem: %s; retrying in %.0f s", exc, backoff)
                     if inbox is not None:
                         inbox.close()

@@ -49,6 +49,7 @@ class CycleReport:
     timers: int = 0
     deliveries: list[Delivery] = field(default_factory=list)
     settled: int = 0
+    imap_error: str = ""  # the mailbox could not be read or settled this cycle
 
     def line(self) -> str:
         sent = sum(d.status == "sent" for d in self.deliveries)

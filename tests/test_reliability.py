@@ -158,3 +158,20 @@ def test_reply_with_no_token_and_no_thread_gets_a_note(mf):
     assert note.rcpt_tos == [MENTOR] and "could not tell which of our emails" in body(note)
     assert [p["state"] for p in mf.status()["pairs"]] == ["introduced"]
 
+
+
+def test_mailbox_down_still_sends_the_outbox_and_says_so(mf):
+    """cron's run-once with the IMAP server unreachable: reminders and queued mail
+    still go out; the run exits 1 naming the problem; the next run resumes."""
+    mf.cli("pair", MENTEE, MENTOR)
+    from click.testing import CliRunner
+
+    from mailflow.cli import main
+
+    result = CliRunner().invoke(main, ["--config", str(mf.config), "run-once"],
+                                env={"MF_TEST_IMAP_PASSWORD": "wrong"})
+    assert result.exit_code == 1
+    assert "sent 2" in result.output and "the mailbox could not be read" in result.output
+    assert "refused the login" in result.output
+    assert len(mf.sink.wait_for(2)) == 2
+    assert "fetched 0" in mf.cli("run-once")
