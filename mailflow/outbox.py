@@ -273,7 +273,7 @@ def claim(store: Store, now: dt.datetime, limit: int | None = None) -> list[dict
     """Take due rows (and rows whose sending lease ran out) for sending."""
     with store.transaction():
         rows = store.all(
-            """SELECT id FROM outbox
+            """SELECT * FROM outbox
                WHERE (status IN ('pending', 'retrying') AND next_attempt_at <= ?)
                   OR (status = 'sending' AND lease_until < ?)
                ORDER BY id LIMIT ?""",
@@ -281,7 +281,7 @@ def claim(store: Store, now: dt.datetime, limit: int | None = None) -> list[dict
         )
         for r in rows:
             store.update("outbox", r["id"], status="sending", lease_until=iso(now + LEASE))
-    return [store.one("SELECT * FROM outbox WHERE id = ?", (r["id"],)) for r in rows]
+    return rows
 
 
 def deliver(store: Store, config: Config, transport: Transport, clock: Clock, limit: int | None = None) -> list[Delivery]:

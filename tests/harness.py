@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,12 +115,20 @@ class Installation:
             f"mailflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def serve(self, log: Path) -> subprocess.Popen:
-        """Start ``mailflow serve`` in a child process, its output going to ``log``."""
+    @contextmanager
+    def serving(self, log: Path) -> Iterator[subprocess.Popen]:
+        """``mailflow serve`` in a child process, its output going to ``log``; killed on
+        leaving the block if the test did not stop it."""
         exe = Path(sys.executable).with_name("mailflow")
         with log.open("w") as out:
-            return subprocess.Popen([str(exe), "--config", str(self.config), "serve"], stdout=out,
+            proc = subprocess.Popen([str(exe), "--config", str(self.config), "serve"], stdout=out,
                                     stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
     def enrol(self, people: str = PEOPLE) -> str:
         csv = self.directory / "people.csv"

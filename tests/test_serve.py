@@ -27,8 +27,7 @@ def test_serve_uses_idle_reconnects_and_stops_cleanly(tmp_path, imap_account, sm
         mf = Installation(tmp_path, config, imap_account, smtp_sink)
         mf.enrol()
         mf.cli("pair", MENTEE, MENTOR)
-        proc = mf.serve(tmp_path / "serve.log")
-        try:
+        with mf.serving(tmp_path / "serve.log") as proc:
             smtp_sink.wait_for(2, timeout=20)  # the introductions
             [intro] = mf.sent_to(MENTOR)
 
@@ -51,10 +50,6 @@ def test_serve_uses_idle_reconnects_and_stops_cleanly(tmp_path, imap_account, sm
             # 3. SIGTERM: a clean exit, status 0, nothing left half-done.
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=20) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         output = (tmp_path / "serve.log").read_text()
         assert "connection problem" in output and "stopped" in output, output
         status = mf.status()
@@ -79,8 +74,7 @@ def test_serve_with_the_lmtp_listener_instead_of_imap(tmp_path, imap_account, sm
     mf = Installation(tmp_path, config, imap_account, smtp_sink)
     mf.enrol()
     mf.cli("pair", MENTEE, MENTOR)
-    proc = mf.serve(tmp_path / "serve.log")
-    try:
+    with mf.serving(tmp_path / "serve.log") as proc:
         smtp_sink.wait_for(2, timeout=20)
         [intro] = mf.sent_to(MENTOR)
         reply = outlook_reply(intro.raw, "Accept", f"Ada <{MENTOR}>")
@@ -90,10 +84,6 @@ def test_serve_with_the_lmtp_listener_instead_of_imap(tmp_path, imap_account, sm
         smtp_sink.wait_for(4, timeout=20)  # processed at once, not after poll_seconds
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert [p["state"] for p in mf.status()["pairs"]] == ["accepted"]
 
 

@@ -150,8 +150,3 @@ class Reply:
     @property
     def text(self) -> str:
         return self.mail.new_text
-
-    @property
-    def complete(self) -> bool:
-        """Every declared field is ok (trivially true when there is no form)."""
-        return all(f.status == "ok" for f in self.fields.values())
