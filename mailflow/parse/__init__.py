@@ -21,7 +21,8 @@ import datetime as dt
 from dataclasses import replace
 
 from . import mime
-from .commands import find_command
+from .args import read_args
+from .commands import find_command, words
 from .extract import extract_new_text, extract_reply
 from .forms import read_form
 from .machine import classify
@@ -42,6 +43,80 @@ def read(raw: bytes, *, tz: str = "UTC") -> Mail:
     return replace(mail, machine=machine, own_text=own)
 
 
+# Words that may come before a command at the start of a line: "Please END", "I'd like to pause".
+_LEAD_INS = (("please",), ("sorry",), ("hi",), ("ok",), ("so",), ("id", "like", "to"), ("i", "would", "like", "to"),
+             ("wed", "like", "to"), ("we", "would", "like", "to"), ("i", "want", "to"), ("we", "want", "to"),
+             ("i", "need", "to"), ("we", "need", "to"), ("can", "we"), ("could", "we"), ("i", "have", "to"),
+             ("we", "have", "to"), ("i", "must"), ("we", "must"), ("i", "will"), ("ill",), ("we", "will"), ("well",),
+             ("just",), ("i", "am"), ("im",), ("we", "are"), ("were",), ("i",), ("we",), ("to",))
+
+
+def _leads(line: str, phrases: tuple[str, ...]) -> bool:
+    """Whether ``line`` starts with one of ``phrases``, after at most two lead-ins."""
+    toks = words(line)
+    for _ in range(3):
+        if any(toks[: len(p.split())] == words(p) for p in phrases):
+            return True
+        lead = next((l for l in _LEAD_INS if tuple(toks[: len(l)]) == l), None)
+        if lead is None:
+            return False
+        toks = toks[len(lead):]
+    return False
+
+
+def _command(text: str, expectation: Expectation, *, base: dt.datetime, tz: str,
+             date_order: str) -> tuple[CommandResult, dict, tuple[str, ...]]:
+    """The command, its arguments and what was wrong with them.
+
+    The email's own commands are read first. Only if the first meaningful line holds
+    none of them are the commands that work in reply to any email (``anytime``) read,
+    and one counts only when it leads the line ("END", "Please pause until June") and
+    its arguments can be read: "at the end of our meeting" or "sorry for the late
+    reply" are not commands."""
+    if not expectation.commands:
+        return CommandResult(None), {}, ()
+    mine = expectation.commands.keys() if expectation.own is None else expectation.own
+    own = {k: v for k, v in expectation.commands.items() if k in mine}
+    other = {k: v for k, v in expectation.commands.items() if k not in mine}
+    command = find_command(text, own) if own else CommandResult(None)
+
+    def read(cmd: CommandResult):
+        kinds = expectation.arguments.get(cmd.name or "", ())
+        return read_args(kinds, cmd.rest, base=base, tz=tz, date_order=date_order) if kinds else None
+
+    if command.name and other and not _leads(command.line, own[command.name]):
+        # "END - my new job leaves no time": a command that leads the line beats one of
+        # the email's own words later in it.
+        first = find_command(text, other)
+        if first.name and first.line == command.line and _leads(first.line, other[first.name]):
+            got = read(first)
+            if got is None or got.ok:
+                return first, (got.values if got else {}), ()
+    if command.name:
+        got = read(command)
+        return command, (got.values if got else {}), (got.problems if got else ())
+    if not command.candidates and other:
+        maybe = find_command(text, other)
+        if maybe.candidates and all(_leads(maybe.line, other[c]) for c in maybe.candidates):
+            return maybe, {}, ()
+        if maybe.name and _leads(maybe.line, other[maybe.name]):
+            got = read(maybe)
+            if got is None or got.ok:
+                return maybe, (got.values if got else {}), ()
+        command = CommandResult(None, line=command.line or maybe.line)
+    if command.name is None and not command.candidates and expectation.default:
+        # No command word: the first line may hold the default command's arguments
+        # (a bare date in reply to "which date?").
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        got = read_args(expectation.arguments.get(expectation.default, ()), first, base=base, tz=tz,
+                        date_order=date_order)
+        if first and got.ok and got.values:
+            if "text" in got.values:  # a reply that is all text (agenda items): the whole of it
+                got = read_args(("text",), text, base=base, tz=tz, date_order=date_order)
+            return CommandResult(expectation.default, line=first, rest=first), got.values, ()
+    return command, {}, ()
+
+
 def understand(mail: Mail, expectation: Expectation, *, now: dt.datetime, tz: str, date_order: str) -> Reply:
     """Stage 2: what the reply means in reply to an email that expects ``expectation``.
 
@@ -49,9 +124,10 @@ def understand(mail: Mail, expectation: Expectation, *, now: dt.datetime, tz: st
     header is missing or in the future (a sender's clock can be wrong).
     """
     base = mail.date if mail.date is not None and mail.date <= now + dt.timedelta(hours=1) else now
-    command = find_command(mail.own_text or mail.new_text, expectation.commands) if expectation.commands else CommandResult(None)
+    text = mail.own_text or mail.new_text
+    command, args, problems = _command(text, expectation, base=base, tz=tz, date_order=date_order)
     if not expectation.fields:
-        return Reply(mail=mail, command=command)
+        return Reply(mail=mail, command=command, args=args, arg_problems=problems)
     fields, unknown, warnings = read_form(
         mail.body_text,
         mail.new_text,
@@ -61,4 +137,5 @@ def understand(mail: Mail, expectation: Expectation, *, now: dt.datetime, tz: st
         tz=tz,
         date_order=date_order,
     )
-    return Reply(mail=mail, command=command, fields=fields, unknown_labels=unknown, warnings=warnings)
+    return Reply(mail=mail, command=command, fields=fields, unknown_labels=unknown, warnings=warnings,
+                 args=args, arg_problems=problems)

@@ -216,13 +216,14 @@ def _label_line(content: str) -> _LabelLine | None:
     label = re.sub(r"\s+", " ", label).strip(" \t'\"“”‘’`_")
     if not label or len(label) > 40 or len(label.split()) > 4:
         return None
-    if not label[0].isalpha() or re.search(r"[.?!;,\"@<>=\\]", label):
+    numbered = re.fullmatch(r"\d{1,2}", label) is not None and value[:1] == " "  # "2: 5", objective 2
+    if not (label[0].isalpha() or numbered) or re.search(r"[.?!;,\"@<>=\\]", label):
         return None
     value_start = value.lstrip(" *_")
     if value.startswith("//"):
         return None  # a URL
-    if label[-1].isdigit() and value_start[:1].isdigit():
-        return None  # a time, "at 10:30"
+    if label[-1].isdigit() and value_start[:1].isdigit() and value[:1] != " ":
+        return None  # a time, "at 10:30" (but "Objective 1: 3" is a label and a value)
     if re.search(r"\b(?:wrote|writes|schrieb|écrit|escribió|scritto|schreef)$", label, re.I):
         return None
     return _LabelLine(label, _clean_value(value), bulleted)

@@ -101,6 +101,15 @@ class Expectation:
     commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
     fields: tuple[FieldSpec, ...] = ()
     sent_values: dict[str, str] = field(default_factory=dict)  # values pre-filled in the form we sent
+    # What each command carries after its word, e.g. {"met": ("past-date?", "minutes?")}
+    # (see mailflow.parse.args), and the command a reply with no command word is read
+    # as when its first line holds that command's arguments (a bare date).
+    arguments: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    default: str | None = None
+    # The commands of the email itself; the others (those that work in reply to any
+    # email) count only when no own command is found and they lead the line.
+    # None: every command is the email's own.
+    own: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,8 @@ class Reply:
     fields: dict[str, FieldResult] = field(default_factory=dict)
     unknown_labels: tuple[str, ...] = ()  # "Label:" lines that match no declared field
     warnings: tuple[str, ...] = ()  # things the person should hear about
+    args: dict[str, object] = field(default_factory=dict)  # the command's arguments, by kind
+    arg_problems: tuple[str, ...] = ()  # why an argument could not be read, for the person
 
     @property
     def text(self) -> str:

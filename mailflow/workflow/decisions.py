@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # Who an email goes to, relative to the pair and the message being answered.
-Audience = Literal["mentor", "mentee", "coordinators", "sender", "partner"]
+Audience = Literal["mentor", "mentee", "both", "coordinators", "sender", "partner", "unvoted"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class Send:
     expects: str | None = None
     vars: dict[str, Any] = field(default_factory=dict)
     exempt: bool = False  # exempt from the daily cap: confirms a person's own reply
+    invite: str | None = None  # attach an iCalendar invite: meeting | meeting-cancel | review
+    ref: str = ""  # bound to the reply token, e.g. the agreement version the email shows
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,77 @@ class SaveDraft:
     values: dict[str, Any]
 
 
-Decision = Transition | Send | Record | MarkBouncing | SetAway | SaveDraft
+@dataclass(frozen=True)
+class SetFacts:
+    """Set facts the pair holds (dates, counters, flags, votes); None removes one.
+
+    Timers set relative to a date fact (``at = "review_date - 14d"``) are moved when
+    it changes."""
+
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SetParticipant:
+    """Change the sender's own settings: ``available``, ``capacity``, ``status``."""
+
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProposeAgreement:
+    """A new version of the pair's agreement, confirmed by the role that proposed it."""
+
+    version: int
+    values: dict[str, Any]
+    by: str
+
+
+@dataclass(frozen=True)
+class ConfirmAgreement:
+    """``role`` confirmed agreement ``version``; ``activate`` when both now have."""
+
+    version: int
+    role: str
+    activate: bool = False
+
+
+@dataclass(frozen=True)
+class LogMeeting:
+    """A meeting happened (``minutes`` may be unknown)."""
+
+    date: dt.date
+    minutes: int | None
+
+
+@dataclass(frozen=True)
+class KeepPrivate:
+    """Something only its author may see again (a pulse score, a reason for ending,
+    a check-in note). Never shown to the partner or the coordinators."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GiveFeedback:
+    """Feedback to the scheme: shown to coordinators only as counts, and as text only
+    in anonymous summaries of at least three people."""
+
+    kind: str
+    rating: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """Start a ``start = "manual"`` timer for the person who wrote."""
+
+    name: str
+
+
+Decision = (Transition | Send | Record | MarkBouncing | SetAway | SaveDraft | SetFacts | SetParticipant
+            | ProposeAgreement | ConfirmAgreement | LogMeeting | KeepPrivate | GiveFeedback | StartTimer)
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,93 @@
 """Load a scheme's workflow from its rule files (``rules/<scheme>/*.toml``).
 
 A workflow is data. Each file describes one step of a mentoring relationship (the
-introduction now; the agreement, check-ins, review and ending next) in the same
-format, and the files of a folder are merged into one :class:`Workflow`:
+introduction, getting to know each other, the agreement, meetings, the review,
+ending) in the same format, and the files of a folder are merged into one
+:class:`Workflow`. A scheme preset is only a folder of these files and templates.
+
+Tables and keys
+---------------
 
 ``[workflow]``
-    ``name`` and ``description`` of the step.
+    ``name`` and ``description`` of the step. In one file of a folder,
+    ``extends = "default"`` (a shipped scheme or a folder path) loads that folder
+    first: this folder's files then add states, rules and timers, and may replace
+    ``[settings]`` values and whole ``[forms.NAME]`` tables (a file of the same name
+    replaces the base's file entirely).
+``[settings]``
+    The scheme's numbers and words: ``introduction_window_days = 14``,
+    ``first_meeting_minutes = 30``. Templates see them as ``settings.NAME``; timer
+    expressions may use a number setting as a number of days.
 ``[states.NAME]``
     A state a pair can be in: ``description``, and ``final = true`` when nothing
     follows. State names are unique across the folder.
+``[groups]``
+    Named sets of states: ``live = ["active", "checkin-due"]``. Wherever a state is
+    expected (``state`` of a rule or timer) a group name, a list, ``"*"`` (every
+    state that is not final) or ``"any"`` (every state, and ``"unpaired"``: a new
+    email from a participant, about no pair) may be given.
 ``[start]``
     What ``mailflow pair`` does: the first ``state`` and the emails to ``send``.
     Exactly one file of a folder has it.
 ``[replies.CONTEXT]``
     A reply context: what a reply to one of our emails may say. ``from`` lists the
-    roles that may answer; ``commands.NAME`` lists the words that mean that
-    command *in this context*; ``form`` names a form the reply may fill in.
-``[[on]]``
-    What a reply does: for ``reply`` (a context), ``command`` (or
-    ``form = "complete"``), in ``state`` (one or a list), ``goto`` a state and
-    ``send`` emails. The first matching ``[[on]]`` wins.
-``[[timers]]``
-    Reminders: ``after_days`` in ``state``, ``send`` emails (and optionally
-    ``goto``). Set when the pair enters the state, cancelled when it leaves.
-``[forms.NAME]``
-    ``[[forms.NAME.fields]]`` with ``name``, ``label``, ``kind``, ``synonyms``,
-    ``required``, ``choices``, ``help``.
+    roles that may answer; ``form`` names a form the reply may fill in;
+    ``commands.NAME`` lists the words that mean that command *in this context*,
+    either as a list of words or as a table ``{ words = [...], args = [...] }``.
+    ``args`` are what the command carries after its word, in order: ``date`` (today
+    or later), ``past-date`` (today or earlier), ``time``, ``minutes``, ``number``,
+    ``text`` (the rest); a trailing ``?`` makes one optional (``args =
+    ["past-date?", "minutes?"]`` for ``MET 3 March 45``; see :mod:`mailflow.parse.args`). ``default = "NAME"``
+    reads a reply with no command word as that command when its first line holds
+    that command's arguments (a bare date in reply to "which date?").
 
-A ``send`` entry is ``{ template = "dir/name", to = "mentor" | "mentee" |
-"coordinators" | "sender" | "partner", expects = "CONTEXT" }``.
+    The context named ``anytime`` is special: its commands (PAUSE, END, HELP, ...)
+    may be used in reply to any email of the pair, and in a new email to the
+    scheme's address. A context's own command of the same name replaces the
+    ``anytime`` one there (``MOVE`` moves the review in reply to a review email, and
+    the next meeting elsewhere).
+``[[on]]``
+    What a reply does: for ``reply`` (a context, or a list), ``command`` (or
+    ``form = "complete"``), in ``state``, ``goto`` a state and ``send`` emails. The
+    first matching rule wins. Optional keys:
+
+    - ``from = ["mentor"]``: only these roles; anyone else gets a clear answer.
+    - ``need = "both"``: the rule fires only when both have said it in this state
+      (their answers are kept until the state changes; with a version, as for
+      ``AGREE``, both must answer the same version). Until then the ``waiting``
+      emails are sent instead. ``need = "confirm"``: the rule fires when the same
+      person says it twice (``END``, then "have you told your partner? reply END
+      again"); the first time, ``waiting`` is sent.
+    - ``do``: named actions (:mod:`.actions`), e.g. ``"log-meeting"`` or
+      ``"flag:concern"`` (an action with a parameter). An action may decide that
+      the rule does not apply after all (a stale agreement version, an unreadable
+      frequency); it then answers the sender itself, and ``goto``/``send`` are
+      skipped.
+    - ``start_timer``: timers (by name) to start now, for the person who wrote.
+    - ``goto = "@resume"``: back to the state the pair was paused in.
+    - ``record``: the event's name in the log.
+``[[timers]]``
+    Reminders and deadlines. ``state`` (a state, group, list or ``"*"``): the timer
+    is set when the pair enters those states and cancelled when it leaves them.
+    When it is due: ``after_days = 14`` or ``after = "14d"`` (also ``"2h"``,
+    ``"30m"``, a number setting such as ``"decision_window_days"``, or the pair's
+    agreed ``"interval"``) after entering; or ``at = "review_date - 14d"``, relative
+    to a date the pair holds (``review_date``, ``next_meeting``, ``paused_until``),
+    moved whenever that date changes. ``every = "interval"`` makes it recur. It
+    ``send``\\s emails, and may ``goto`` a state and ``do`` actions. ``start =
+    "manual"`` timers are only started by a rule's ``start_timer`` (for one person).
+    Timers live in the database: each fires once, late after downtime, never twice.
+``[forms.NAME]``
+    ``[[forms.NAME.fields]]`` with ``name``, ``label``, ``kind`` (``text``, ``date``,
+    ``list``, ``number``, ``choice``, ``interval`` such as "monthly", ``duration``
+    such as "24 hours"), ``synonyms``, ``required``, ``choices``, ``help``,
+    ``min``/``max`` for numbers, ``future`` for dates.
+
+A ``send`` entry is ``{ template = "dir/name", to = AUDIENCE, expects = "CONTEXT" }``
+with ``to`` one of ``mentor``, ``mentee``, ``both``, ``coordinators``, ``sender``,
+``partner`` and ``unvoted`` (those of the pair who have not yet answered a ``need``
+rule), and optionally ``invite = "meeting"``, ``"meeting-cancel"`` or ``"review"``
+(an iCalendar invite attached).
 
 Every problem is reported as ``file:line: what is wrong`` by :func:`load_workflow`
 (which raises on the first) and :func:`check_workflow` (which lists them all).
@@ -46,10 +105,19 @@ from typing import Any
 from ..errors import RuleError
 from ..parse.result import FieldSpec
 
-AUDIENCES = ("mentor", "mentee", "coordinators", "sender", "partner")
-ROLES = ("mentor", "mentee")
-FIELD_KINDS = ("text", "date", "list", "number", "choice")
+AUDIENCES = ("mentor", "mentee", "both", "coordinators", "sender", "partner", "unvoted")
+ROLES = ("mentor", "mentee", "coordinator")
+FIELD_KINDS = ("text", "date", "list", "number", "choice", "interval", "duration")
+ARG_KINDS = ("date", "past-date", "time", "minutes", "number", "text")
+INVITES = ("meeting", "meeting-cancel", "review")
+# The dates a pair holds that timers can be set relative to (see apply.py).
+DATE_FACTS = ("review_date", "next_meeting", "paused_until")
+# Durations a pair holds (days), usable in after/every.
+DURATION_FACTS = ("interval",)
+ANYTIME = "anytime"
+NEEDS = ("both", "confirm")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_AMOUNT = re.compile(r"^(\d+(?:\.\d+)?)\s*([dhm])$")
 
 
 @dataclass(frozen=True)
@@ -67,6 +135,7 @@ class SendSpec:
     to: str
     expects: str | None
     where: Where
+    invite: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,17 +147,52 @@ class StateSpec:
 
 
 @dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    words: tuple[str, ...]
+    args: tuple[str, ...] = ()  # "date", "minutes?", ...
+
+    @property
+    def required_args(self) -> tuple[str, ...]:
+        return tuple(a for a in self.args if not a.endswith("?"))
+
+
+@dataclass(frozen=True)
 class ReplySpec:
     name: str
     roles: tuple[str, ...]
-    commands: dict[str, tuple[str, ...]]
+    commands: dict[str, tuple[str, ...]]  # name -> words (this context's own)
     form: str | None
     where: Where
+    args: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> arg kinds
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A length of time: a fixed one, a number setting (days) or a pair's duration fact."""
+
+    sign: int
+    delta: dt.timedelta | None = None
+    setting: str | None = None
+    fact: str | None = None
+
+
+@dataclass(frozen=True)
+class When:
+    """When a timer is due: ``base`` ("entered" or a date fact) plus ``amounts``."""
+
+    base: str
+    amounts: tuple[Amount, ...] = ()
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        return tuple(x for x in (self.base, *(a.fact for a in self.amounts)) if x and x != "entered")
 
 
 @dataclass(frozen=True)
 class OnRule:
-    reply: str
+    reply: tuple[str, ...]
     command: str | None  # None with form_complete
     form_complete: bool
     states: tuple[str, ...]
@@ -97,6 +201,11 @@ class OnRule:
     record: str
     where: Where
     keys: dict[str, Where] = field(default_factory=dict)  # where each key is written
+    roles: tuple[str, ...] = ()  # empty: anyone the context allows
+    need: str | None = None
+    waiting: tuple[SendSpec, ...] = ()
+    do: tuple[str, ...] = ()
+    start_timers: tuple[str, ...] = ()
 
     def at(self, key: str) -> Where:
         return self.keys.get(key, self.where)
@@ -104,21 +213,37 @@ class OnRule:
     @property
     def name(self) -> str:
         what = self.command or "form-complete"
-        return f"{self.reply}:{what}@{'|'.join(self.states)}"
+        return f"{'|'.join(self.reply)}:{what}@{'|'.join(self.states) if len(self.states) < 4 else '...'}"
+
+    @property
+    def vote_key(self) -> str:
+        return f"{self.reply[0]}:{self.command or 'form'}"
 
 
 @dataclass(frozen=True)
 class TimerSpec:
     name: str
-    state: str
-    after: dt.timedelta
+    states: tuple[str, ...]
+    when: When
     send: tuple[SendSpec, ...]
     goto: str | None
     where: Where
     keys: dict[str, Where] = field(default_factory=dict)
+    every: Amount | None = None
+    do: tuple[str, ...] = ()
+    manual: bool = False
 
     def at(self, key: str) -> Where:
         return self.keys.get(key, self.where)
+
+    @property
+    def state(self) -> str:  # the first state, for messages
+        return self.states[0] if self.states else ""
+
+    @property
+    def after(self) -> dt.timedelta:  # kept for callers of the old format
+        a = self.when.amounts[0] if self.when.amounts else None
+        return a.delta if a is not None and a.delta is not None else dt.timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -139,15 +264,53 @@ class Workflow:
     timers: tuple[TimerSpec, ...]
     forms: dict[str, tuple[FieldSpec, ...]]
     steps: tuple[str, ...] = field(default=())
+    settings: dict[str, Any] = field(default_factory=dict)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    limits: dict[tuple[str, str], tuple[Any, Any]] = field(default_factory=dict)  # (form, field) -> (min, max)
 
     def templates(self) -> list[tuple[str, Where]]:
         """Every template the workflow can send, with where it is named."""
         out = [(s.template, s.where) for s in self.start.send]
         for r in self.rules:
-            out += [(s.template, s.where) for s in r.send]
+            out += [(s.template, s.where) for s in (*r.send, *r.waiting)]
         for t in self.timers:
             out += [(s.template, s.where) for s in t.send]
         return out
+
+    def commands(self, context: str | None) -> dict[str, tuple[str, ...]]:
+        """The words of every command a reply in ``context`` may carry: the context's
+        own, then the ``anytime`` commands it does not replace."""
+        own = self.replies.get(context or "")
+        anytime = self.replies.get(ANYTIME)
+        out: dict[str, tuple[str, ...]] = dict(own.commands) if own else {}
+        if anytime is not None and (own is None or own.name != ANYTIME):
+            taken = {w for words in out.values() for w in words}
+            for name, words in anytime.commands.items():
+                if name not in out:
+                    out[name] = tuple(w for w in words if w not in taken)
+        return out
+
+    def args(self, context: str | None) -> dict[str, tuple[str, ...]]:
+        """The arguments of each command in ``context`` (own commands first)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for spec in (self.replies.get(ANYTIME), self.replies.get(context or "")):
+            if spec is not None:
+                for name in spec.commands:
+                    out[name] = spec.args.get(name, ())
+        return out
+
+    def is_own_command(self, context: str | None, command: str) -> bool:
+        spec = self.replies.get(context or "")
+        return spec is not None and command in spec.commands
+
+    def live_states(self) -> tuple[str, ...]:
+        return tuple(s for s, spec in self.states.items() if not spec.final)
+
+    def timer(self, name: str) -> TimerSpec | None:
+        for t in self.timers:
+            if t.name == name:
+                return t
+        return None
 
 
 # --------------------------------------------------------------------------- locating
@@ -178,6 +341,17 @@ class _Locator:
             if i > start and re.match(r"^\s*\[", line):
                 break
             if needle in line:
+                return i
+        return start
+
+    def key(self, start: int, key: str) -> int:
+        """The line at or after ``start`` (before the next header) that sets ``key =``."""
+        pat = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+        for i in range(start, len(self.lines) + 1):
+            line = self.lines[i - 1]
+            if i > start and re.match(r"^\s*\[", line):
+                break
+            if pat.match(line):
                 return i
         return start
 
@@ -227,20 +401,30 @@ def check_workflow(folder: Path) -> tuple[Workflow | None, list[str]]:
     return _load(folder)
 
 
-def _load(folder: Path) -> tuple[Workflow | None, list[str]]:
-    problems = _Problems()
-    files = sorted(folder.glob("*.toml"))
-    if not files:
-        return None, [f"{folder}: no rule files (*.toml) in this folder"]
-    states: dict[str, StateSpec] = {}
-    replies: dict[str, ReplySpec] = {}
-    rules: list[OnRule] = []
-    timers: list[TimerSpec] = []
-    forms: dict[str, tuple[FieldSpec, ...]] = {}
-    starts: list[StartSpec] = []
-    steps: list[str] = []
+class _Acc:
+    """What the files of a folder (and the folder it extends) add up to."""
 
-    for path in files:
+    def __init__(self) -> None:
+        self.states: dict[str, StateSpec] = {}
+        self.replies: dict[str, ReplySpec] = {}
+        self.rules: list[OnRule] = []
+        self.timers: list[TimerSpec] = []
+        self.forms: dict[str, tuple[FieldSpec, ...]] = {}
+        self.starts: list[StartSpec] = []
+        self.steps: list[str] = []
+        self.settings: dict[str, Any] = {}
+        self.groups: dict[str, tuple[str, ...]] = {}
+        self.group_where: dict[str, Where] = {}
+        self.limits: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self.pending_times: list[tuple[int, dict, dict[str, Where], str | None]] = []
+        self.files: list[Path] = []
+
+
+def _files(folder: Path, problems: _Problems, seen: tuple[Path, ...] = ()) -> list[tuple[Path, str, dict, _Locator]]:
+    """The parsed files of ``folder``, after those of the folder it extends."""
+    out: list[tuple[Path, str, dict, _Locator]] = []
+    base_files: list[tuple[Path, str, dict, _Locator]] = []
+    for path in sorted(folder.glob("*.toml")):
         text = path.read_text(encoding="utf-8")
         loc = _Locator(path, text)
         try:
@@ -249,26 +433,59 @@ def _load(folder: Path) -> tuple[Workflow | None, list[str]]:
             m = re.search(r"line (\d+)", str(exc))
             problems.add(loc.where(int(m.group(1)) if m else 1), f"not valid TOML: {exc}")
             continue
-        _read_file(path, data, loc, problems, states, replies, rules, timers, forms, starts, steps)
+        extends = (data.get("workflow") or {}).get("extends") if isinstance(data.get("workflow"), dict) else None
+        if extends:
+            w = loc.where(loc.find(loc.header("workflow"), "extends"))
+            try:
+                base = rules_folder(str(extends), folder)
+            except RuleError as exc:
+                problems.add(w, str(exc))
+            else:
+                if base.resolve() in seen or base.resolve() == folder.resolve():
+                    problems.add(w, f"extends = {extends!r} makes a loop")
+                else:
+                    base_files = _files(base, problems, (*seen, folder.resolve()))
+        out.append((path, text, data, loc))
+    own_names = {p.name for p, *_ in out}
+    return [f for f in base_files if f[0].name not in own_names] + out
 
-    if not starts:
+
+def _load(folder: Path) -> tuple[Workflow | None, list[str]]:
+    problems = _Problems()
+    if not any(folder.glob("*.toml")):
+        return None, [f"{folder}: no rule files (*.toml) in this folder"]
+    acc = _Acc()
+    parsed = _files(folder, problems)
+    base_names = set()
+    for path, _text, data, loc in parsed:
+        override = path.parent.resolve() == folder.resolve()
+        _read_file(path, data, loc, problems, acc, may_override=override and bool(base_names))
+        acc.files.append(path)
+        if not override:
+            base_names.add(path.name)
+
+    if not acc.starts:
         problems.append(f"{folder}: no file has a [start] table (what `mailflow pair` does)")
-    elif len(starts) > 1:
-        problems.add(starts[1].where, f"a second [start] table; the first is at {starts[0].where}")
-    if problems and not starts:
+    elif len(acc.starts) > 1:
+        problems.add(acc.starts[1].where, f"a second [start] table; the first is at {acc.starts[0].where}")
+    if problems and not acc.starts:
         return None, list(problems)
-    start = starts[0]
+    _resolve_times(acc, problems)
     wf = Workflow(
         folder=folder,
-        files=tuple(files),
-        states=states,
-        start=start,
-        replies=replies,
-        rules=tuple(rules),
-        timers=tuple(timers),
-        forms=forms,
-        steps=tuple(steps),
+        files=tuple(acc.files),
+        states=acc.states,
+        start=acc.starts[0],
+        replies=acc.replies,
+        rules=tuple(acc.rules),
+        timers=tuple(acc.timers),
+        forms=acc.forms,
+        steps=tuple(acc.steps),
+        settings=acc.settings,
+        groups=acc.groups,
+        limits=acc.limits,
     )
+    wf = _expand_states(wf, acc, problems)
     _cross_check(wf, problems)
     return (wf if not problems else None), list(problems)
 
@@ -286,16 +503,19 @@ def _sends(raw: Any, where: Where, loc: _Locator, start_line: int, problems: _Pr
             continue
         line = loc.find(start_line, str(item["template"]))
         w = loc.where(line)
-        unknown = set(item) - {"template", "to", "expects"}
+        unknown = set(item) - {"template", "to", "expects", "invite"}
         if unknown:
-            problems.add(w, f"unknown key(s) in send entry: {', '.join(sorted(unknown))} (allowed: template, to, expects)")
+            problems.add(w, f"unknown key(s) in send entry: {', '.join(sorted(unknown))} "
+                            "(allowed: template, to, expects, invite)")
         if item["to"] not in AUDIENCES:
             problems.add(w, f"to = {item['to']!r}; allowed: {', '.join(AUDIENCES)}")
-        out.append(SendSpec(str(item["template"]), str(item["to"]), item.get("expects"), w))
+        if item.get("invite") is not None and item["invite"] not in INVITES:
+            problems.add(w, f"invite = {item['invite']!r}; allowed: {', '.join(INVITES)}")
+        out.append(SendSpec(str(item["template"]), str(item["to"]), item.get("expects"), w, item.get("invite")))
     return tuple(out)
 
 
-def _states_of(raw: Any) -> tuple[str, ...]:
+def _names(raw: Any) -> tuple[str, ...]:
     if isinstance(raw, str):
         return (raw,)
     if isinstance(raw, list):
@@ -303,8 +523,42 @@ def _states_of(raw: Any) -> tuple[str, ...]:
     return ()
 
 
-def _read_file(path, data, loc, problems, states, replies, rules, timers, forms, starts, steps) -> None:
-    allowed = {"workflow", "states", "start", "replies", "on", "timers", "forms"}
+def _amount(text: str, sign: int, settings: dict[str, Any]) -> Amount | str:
+    """One term of a timer expression, or a message saying what is wrong."""
+    text = text.strip()
+    m = _AMOUNT.match(text)
+    if m:
+        n, unit = float(m.group(1)), m.group(2)
+        return Amount(sign, dt.timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[unit]: n}))
+    if text in DURATION_FACTS:
+        return Amount(sign, fact=text)
+    if text in settings:
+        if not isinstance(settings[text], (int, float)) or isinstance(settings[text], bool):
+            return f"setting {text!r} is not a number of days"
+        return Amount(sign, setting=text)
+    return (f"{text!r} is not a time: write 14d, 2h or 30m, a number setting of [settings], "
+            f"or one of {', '.join(DURATION_FACTS)}")
+
+
+def parse_when(text: str, settings: dict[str, Any], *, relative: bool) -> When | str:
+    """``"review_date - 14d"`` (relative=False) or ``"14d"`` / ``"interval"`` (relative=True)."""
+    parts = re.split(r"\s*([+-])\s*", text.strip())
+    if relative:
+        parts = ["entered", "+", *parts] if parts and parts[0] else ["entered", *parts[1:]]
+    base = parts[0]
+    if not relative and base not in DATE_FACTS:
+        return f"at = {text!r}: it must start with a date the pair holds ({', '.join(DATE_FACTS)})"
+    amounts = []
+    for i in range(1, len(parts) - 1, 2):
+        a = _amount(parts[i + 1], -1 if parts[i] == "-" else 1, settings)
+        if isinstance(a, str):
+            return a
+        amounts.append(a)
+    return When(base, tuple(amounts))
+
+
+def _read_file(path, data, loc: _Locator, problems: _Problems, acc: _Acc, *, may_override: bool) -> None:
+    allowed = {"workflow", "settings", "states", "groups", "start", "replies", "on", "timers", "forms"}
     for key in data:
         if key not in allowed:
             problems.add(loc.where(loc.header(key)), f"unknown table [{key}]; allowed: {', '.join(sorted(allowed))}")
@@ -312,98 +566,58 @@ def _read_file(path, data, loc, problems, states, replies, rules, timers, forms,
     if not isinstance(wf, dict) or not wf.get("name"):
         problems.add(loc.where(loc.header("workflow")), "needs a [workflow] table with a name")
     else:
-        steps.append(str(wf["name"]))
+        acc.steps.append(str(wf["name"]))
+        unknown = set(wf) - {"name", "description", "extends"}
+        if unknown:
+            problems.add(loc.where(loc.header("workflow")), f"unknown key(s) in [workflow]: {', '.join(sorted(unknown))}")
+
+    settings_line = loc.header("settings")
+    for name, value in (data.get("settings") or {}).items():
+        w = loc.where(loc.find(settings_line, name))
+        if not isinstance(value, (int, float, str, bool, list)) or isinstance(value, list) and not all(
+                isinstance(v, str) for v in value):
+            problems.add(w, f"setting {name!r} must be a number, a string, true/false or a list of strings")
+            continue
+        if name in acc.settings and not may_override:
+            problems.add(w, f"setting {name!r} is set twice")
+        acc.settings[name] = value
 
     for name, body in (data.get("states") or {}).items():
         w = loc.where(loc.header(f"states.{name}"))
         if not _NAME.match(name):
             problems.add(w, f"state name {name!r} must be lower-case letters, digits, - or _")
-        if name in states:
-            problems.add(w, f"state {name!r} is already defined at {states[name].where}")
+        if name in acc.states:
+            problems.add(w, f"state {name!r} is already defined at {acc.states[name].where}")
             continue
         body = body if isinstance(body, dict) else {}
-        states[name] = StateSpec(name, str(body.get("description", "")), bool(body.get("final", False)), w)
+        acc.states[name] = StateSpec(name, str(body.get("description", "")), bool(body.get("final", False)), w)
+
+    groups_line = loc.header("groups")
+    for name, members in (data.get("groups") or {}).items():
+        w = loc.where(loc.find(groups_line, name))
+        if not isinstance(members, list) or not members:
+            problems.add(w, f"group {name!r} must be a non-empty list of states")
+            continue
+        if name in acc.groups and not may_override:
+            problems.add(w, f"group {name!r} is defined twice")
+        acc.groups[name] = tuple(str(m) for m in members)
+        acc.group_where[name] = w
 
     if "start" in data:
         body = data["start"]
         line = loc.header("start")
-        starts.append(
+        acc.starts.append(
             StartSpec(str(body.get("state", "")), _sends(body.get("send"), loc.where(line), loc, line, problems), loc.where(line))
         )
 
     for name, body in (data.get("replies") or {}).items():
-        line = loc.header(f"replies.{name}")
-        w = loc.where(line)
-        if name in replies:
-            problems.add(w, f"reply context {name!r} is already defined at {replies[name].where}")
-            continue
-        roles = tuple(body.get("from", ()))
-        for role in roles:
-            if role not in ROLES:
-                problems.add(loc.where(loc.find(line, "from")), f"from: {role!r} is not a role; allowed: {', '.join(ROLES)}")
-        commands: dict[str, tuple[str, ...]] = {}
-        cmd_block = loc.header(f"replies.{name}.commands", default=line)
-        cmd_lines: dict[str, int] = {}
-        for cname, words in (body.get("commands") or {}).items():
-            cmd_lines[cname] = loc.find(cmd_block, cname)
-            if not isinstance(words, list) or not all(isinstance(x, str) and x.strip() for x in words) or not words:
-                problems.add(loc.where(cmd_lines[cname]), f"commands.{cname} must be a non-empty list of words or phrases")
-                continue
-            commands[cname] = tuple(x.strip().lower() for x in words)
-        seen: dict[str, str] = {}
-        for cname, words in commands.items():
-            for word in words:
-                if word in seen and seen[word] != cname:
-                    problems.add(
-                        loc.where(loc.find(cmd_lines[cname], f'"{word}"')),
-                        f"{word!r} means both {seen[word]!r} and {cname!r} in reply context {name!r}",
-                    )
-                seen[word] = cname
-        replies[name] = ReplySpec(name, roles, commands, body.get("form"), w)
+        _read_reply(name, body, loc, problems, acc)
 
     for i, body in enumerate(data.get("on") or ()):
-        line = loc.header("on", i)
-        w = loc.where(line)
-        unknown = set(body) - {"reply", "command", "form", "state", "goto", "send", "record"}
-        if unknown:
-            problems.add(w, f"unknown key(s) in [[on]]: {', '.join(sorted(unknown))}")
-        form_complete = body.get("form") == "complete"
-        if "form" in body and not form_complete:
-            problems.add(loc.where(loc.find(line, "form")), 'form must be "complete" (the rule fires when the form is complete)')
-        if not body.get("command") and not form_complete:
-            problems.add(w, 'an [[on]] rule needs a command, or form = "complete"')
-        rules.append(
-            OnRule(
-                reply=str(body.get("reply", "")),
-                command=body.get("command"),
-                form_complete=form_complete,
-                states=_states_of(body.get("state")),
-                goto=body.get("goto"),
-                send=_sends(body.get("send"), w, loc, line, problems),
-                record=str(body.get("record", "")),
-                where=w,
-                keys=_keys(loc, line, body),
-            )
-        )
+        _read_on(i, body, loc, problems, acc)
 
     for i, body in enumerate(data.get("timers") or ()):
-        line = loc.header("timers", i)
-        w = loc.where(line)
-        days = body.get("after_days")
-        if not isinstance(days, (int, float)) or isinstance(days, bool) or days <= 0:
-            problems.add(loc.where(loc.find(line, "after_days")), "after_days must be a positive number of days")
-            days = 1
-        timers.append(
-            TimerSpec(
-                name=str(body.get("name", f"timer-{i + 1}")),
-                state=str(body.get("state", "")),
-                after=dt.timedelta(days=days),
-                send=_sends(body.get("send"), w, loc, line, problems),
-                goto=body.get("goto"),
-                where=w,
-                keys=_keys(loc, line, body),
-            )
-        )
+        _read_timer(i, body, loc, problems, acc)
 
     for fname, body in (data.get("forms") or {}).items():
         line = loc.header(f"forms.{fname}")
@@ -414,6 +628,10 @@ def _read_file(path, data, loc, problems, states, replies, rules, timers, forms,
             if not f.get("name") or not f.get("label"):
                 problems.add(fw, "each form field needs a name and a label")
                 continue
+            unknown = set(f) - {"name", "label", "kind", "synonyms", "required", "choices", "help", "future",
+                                "min", "max"}
+            if unknown:
+                problems.add(fw, f"unknown key(s) in a form field: {', '.join(sorted(unknown))}")
             kind = f.get("kind", "text")
             if kind not in FIELD_KINDS:
                 problems.add(loc.where(loc.find(fl, "kind")), f"kind = {kind!r}; allowed: {', '.join(FIELD_KINDS)}")
@@ -430,21 +648,212 @@ def _read_file(path, data, loc, problems, states, replies, rules, timers, forms,
                     future=bool(f.get("future", True)),
                 )
             )
-        if fname in forms:
+            if "min" in f or "max" in f:
+                if kind not in ("number", "list"):
+                    problems.add(fw, "min and max apply to number fields (the value) and list fields "
+                                     "(how many items) only")
+                acc.limits[(fname, str(f["name"]))] = (f.get("min"), f.get("max"))
+        if fname in acc.forms and not may_override:
             problems.add(loc.where(line), f"form {fname!r} is defined twice")
-        forms[fname] = tuple(specs)
+        acc.forms[fname] = tuple(specs)
+
+
+def _read_reply(name: str, body: dict, loc: _Locator, problems: _Problems, acc: _Acc) -> None:
+    line = loc.header(f"replies.{name}")
+    w = loc.where(line)
+    if name in acc.replies:
+        problems.add(w, f"reply context {name!r} is already defined at {acc.replies[name].where}")
+        return
+    unknown = set(body) - {"from", "form", "commands", "default"}
+    if unknown:
+        problems.add(w, f"unknown key(s) in [replies.{name}]: {', '.join(sorted(unknown))}")
+    roles = tuple(body.get("from", ROLES if name == ANYTIME else ()))
+    for role in roles:
+        if role not in ROLES:
+            problems.add(loc.where(loc.find(line, "from")), f"from: {role!r} is not a role; allowed: {', '.join(ROLES)}")
+    commands: dict[str, tuple[str, ...]] = {}
+    args: dict[str, tuple[str, ...]] = {}
+    cmd_block = loc.header(f"replies.{name}.commands", default=line)
+    cmd_lines: dict[str, int] = {}
+    for cname, value in (body.get("commands") or {}).items():
+        header = loc.header(f"replies.{name}.commands.{cname}", default=0)
+        cmd_lines[cname] = header or loc.find(cmd_block, cname)
+        cw = loc.where(cmd_lines[cname])
+        if isinstance(value, dict):
+            extra = set(value) - {"words", "args"}
+            if extra:
+                problems.add(cw, f"commands.{cname}: unknown key(s) {', '.join(sorted(extra))} (allowed: words, args)")
+            words, kinds = value.get("words"), value.get("args", [])
+        else:
+            words, kinds = value, []
+        if not isinstance(words, list) or not words or not all(isinstance(x, str) and x.strip() for x in words):
+            problems.add(cw, f"commands.{cname} must be a non-empty list of words or phrases")
+            continue
+        if not isinstance(kinds, list) or any(str(k).rstrip("?") not in ARG_KINDS for k in kinds):
+            problems.add(cw, f"commands.{cname}: args must be a list of {', '.join(ARG_KINDS)} "
+                             "(a trailing ? makes one optional)")
+            kinds = []
+        if kinds and "text" in [str(k).rstrip("?") for k in kinds[:-1]]:
+            problems.add(cw, f"commands.{cname}: a text argument takes the rest of the line, so it must come last")
+        commands[cname] = tuple(x.strip().lower() for x in words)
+        args[cname] = tuple(str(k) for k in kinds)
+    seen: dict[str, str] = {}
+    for cname, words in commands.items():
+        for word in words:
+            if word in seen and seen[word] != cname:
+                problems.add(
+                    loc.where(loc.find(cmd_lines[cname], f'"{word}"')),
+                    f"{word!r} means both {seen[word]!r} and {cname!r} in reply context {name!r}",
+                )
+            seen[word] = cname
+    default = body.get("default")
+    if default is not None and default not in commands:
+        problems.add(loc.where(loc.find(line, "default")), f"default = {default!r} is not a command of this context")
+    acc.replies[name] = ReplySpec(name, roles, commands, body.get("form"), w, args, default)
+
+
+def _read_on(i: int, body: dict, loc: _Locator, problems: _Problems, acc: _Acc) -> None:
+    line = loc.header("on", i)
+    w = loc.where(line)
+    unknown = set(body) - {"reply", "command", "form", "state", "goto", "send", "record", "from", "need",
+                           "waiting", "do", "start_timer"}
+    if unknown:
+        problems.add(w, f"unknown key(s) in [[on]]: {', '.join(sorted(unknown))}")
+    form_complete = body.get("form") == "complete"
+    if "form" in body and not form_complete:
+        problems.add(loc.where(loc.find(line, "form")), 'form must be "complete" (the rule fires when the form is complete)')
+    if not body.get("command") and not form_complete:
+        problems.add(w, 'an [[on]] rule needs a command, or form = "complete"')
+    keys = _keys(loc, line, body)
+    roles = _names(body.get("from"))
+    for role in roles:
+        if role not in ROLES:
+            problems.add(keys.get("from", w), f"from: {role!r} is not a role; allowed: {', '.join(ROLES)}")
+    need = body.get("need")
+    if need is not None and need not in NEEDS:
+        problems.add(keys.get("need", w), f"need = {need!r}; allowed: {', '.join(NEEDS)}")
+    acc.rules.append(
+        OnRule(
+            reply=_names(body.get("reply")),
+            command=body.get("command"),
+            form_complete=form_complete,
+            states=_names(body.get("state")),
+            goto=body.get("goto"),
+            send=_sends(body.get("send"), w, loc, line, problems),
+            record=str(body.get("record", "")),
+            where=w,
+            keys=keys,
+            roles=roles,
+            need=need,
+            waiting=_sends(body.get("waiting"), w, loc, loc.find(line, "waiting"), problems),
+            do=_names(body.get("do")),
+            start_timers=_names(body.get("start_timer")),
+        )
+    )
+
+
+def _read_timer(i: int, body: dict, loc: _Locator, problems: _Problems, acc: _Acc) -> None:
+    line = loc.header("timers", i)
+    w = loc.where(line)
+    keys = _keys(loc, line, body)
+    unknown = set(body) - {"name", "state", "after_days", "after", "at", "every", "send", "goto", "do", "start"}
+    if unknown:
+        problems.add(w, f"unknown key(s) in [[timers]]: {', '.join(sorted(unknown))}")
+    given = [k for k in ("after_days", "after", "at") if k in body]
+    if len(given) != 1:
+        problems.add(w, "a timer needs exactly one of after_days, after or at")
+    # after/at/every may name settings of any file of the folder: read once all are loaded.
+    acc.pending_times.append((len(acc.timers), body, keys, given[0] if len(given) == 1 else None))
+    start = body.get("start")
+    if start not in (None, "manual"):
+        problems.add(keys.get("start", w), 'start must be "manual" (or left out: set on entering the state)')
+    name = str(body.get("name", f"timer-{len(acc.timers) + 1}"))
+    if any(t.name == name for t in acc.timers):
+        problems.add(w, f"timer name {name!r} is used twice")
+    acc.timers.append(
+        TimerSpec(
+            name=name,
+            states=_names(body.get("state")),
+            when=When("entered"),
+            send=_sends(body.get("send"), w, loc, line, problems),
+            goto=body.get("goto"),
+            where=w,
+            keys=keys,
+            every=None,
+            do=_names(body.get("do")),
+            manual=start == "manual",
+        )
+    )
+
+
+def _resolve_times(acc: _Acc, problems: _Problems) -> None:
+    """Read each timer's after/at/every, now that every [settings] table is known."""
+    from dataclasses import replace
+
+    for index, body, keys, given in acc.pending_times:
+        timer = acc.timers[index]
+        when: When | str = When("entered", (Amount(1, dt.timedelta(days=1)),))
+        if given == "after_days":
+            days = body["after_days"]
+            if isinstance(days, (int, float)) and not isinstance(days, bool) and days > 0:
+                when = When("entered", (Amount(1, dt.timedelta(days=days)),))
+            else:
+                problems.add(keys["after_days"], "after_days must be a positive number of days")
+        elif given is not None:
+            parsed = parse_when(str(body[given]), acc.settings, relative=given == "after")
+            if isinstance(parsed, str):
+                problems.add(keys[given], parsed)
+            else:
+                when = parsed
+        every = None
+        if "every" in body:
+            e = _amount(str(body["every"]), 1, acc.settings)
+            if isinstance(e, str):
+                problems.add(keys["every"], e)
+            else:
+                every = e
+        acc.timers[index] = replace(timer, when=when if isinstance(when, When) else When("entered"), every=every)
 
 
 def _keys(loc: _Locator, line: int, body: dict) -> dict[str, Where]:
     """Where each key of a table is written, for pointing at the right line."""
-    return {key: loc.where(loc.find(line, key)) for key in body}
+    return {key: loc.where(loc.key(line, key)) for key in body}
+
+
+def _expand_states(wf: Workflow, acc: _Acc, problems: _Problems) -> Workflow:
+    """Replace group names, "*" (every state that is not final) and "any" (every state,
+    and a reply about no pair: ``unpaired``) by the states they stand for."""
+    from dataclasses import replace
+
+    groups = dict(wf.groups)
+    for name, members in groups.items():
+        if name in wf.states:
+            problems.add(acc.group_where[name], f"group {name!r} has the name of a state")
+        for m in members:
+            if m not in wf.states:
+                problems.add(acc.group_where[name], f"group {name!r}: {m!r} is not a state defined in [states]")
+
+    def expand(names: tuple[str, ...]) -> tuple[str, ...]:
+        out: list[str] = []
+        for n in names:
+            if n == "any":
+                items = (*wf.states, "unpaired")
+            else:
+                items = wf.live_states() if n == "*" else groups.get(n, (n,))
+            out += [s for s in items if s not in out]
+        return tuple(out)
+
+    rules = tuple(replace(r, states=expand(r.states)) for r in wf.rules)
+    timers = tuple(replace(t, states=expand(t.states)) for t in wf.timers)
+    return replace(wf, rules=rules, timers=timers)
 
 
 def _cross_check(wf: Workflow, problems: _Problems) -> None:
-    """References between the parts: states, contexts, commands, forms."""
+    """References between the parts: states, contexts, commands, forms, actions."""
+    from .actions import ACTIONS
 
     def state(name: str | None, where: Where, what: str) -> None:
-        if name is not None and name not in wf.states:
+        if name is not None and name not in wf.states and name not in ("@resume", "unpaired"):
             from difflib import get_close_matches
 
             close = get_close_matches(name, list(wf.states), n=1)
@@ -456,6 +865,11 @@ def _cross_check(wf: Workflow, problems: _Problems) -> None:
             if s.expects is not None and s.expects not in wf.replies:
                 problems.add(s.where, f"expects = {s.expects!r} is not a reply context defined in [replies]")
 
+    def actions(names: tuple[str, ...], where: Where) -> None:
+        for a in names:
+            if a.split(":", 1)[0] not in ACTIONS:
+                problems.add(where, f"do = {a!r} is not a known action; known: {', '.join(sorted(ACTIONS))}")
+
     state(wf.start.state, wf.start.where, "start state")
     sends(wf.start.send)
     for r in wf.replies.values():
@@ -464,20 +878,38 @@ def _cross_check(wf: Workflow, problems: _Problems) -> None:
         if not r.commands and r.form is None:
             problems.add(r.where, f"reply context {r.name!r} has neither commands nor a form")
     for rule in wf.rules:
-        if rule.reply not in wf.replies:
-            problems.add(rule.at("reply"), f"reply = {rule.reply!r} is not a reply context defined in [replies]")
-        elif rule.command and rule.command not in wf.replies[rule.reply].commands:
-            problems.add(rule.at("command"), f"command {rule.command!r} is not a command of reply context "
-                                             f"{rule.reply!r} (it has: {', '.join(wf.replies[rule.reply].commands)})")
-        elif rule.form_complete and wf.replies[rule.reply].form is None:
-            problems.add(rule.at("form"), f"reply context {rule.reply!r} has no form")
+        if not rule.reply:
+            problems.add(rule.where, "an [[on]] rule needs reply = the reply context(s) it answers")
+        for ctx in rule.reply:
+            if ctx not in wf.replies:
+                problems.add(rule.at("reply"), f"reply = {ctx!r} is not a reply context defined in [replies]")
+            elif rule.command and rule.command not in wf.commands(ctx):
+                problems.add(rule.at("command"), f"command {rule.command!r} is not a command of reply context "
+                                                 f"{ctx!r} (it has: {', '.join(wf.commands(ctx))})")
+            elif rule.form_complete and wf.replies[ctx].form is None:
+                problems.add(rule.at("form"), f"reply context {ctx!r} has no form")
         if not rule.states:
             problems.add(rule.where, "an [[on]] rule needs state = the state(s) it applies in")
         for s in rule.states:
             state(s, rule.at("state"), "state")
         state(rule.goto, rule.at("goto"), "goto")
         sends(rule.send)
+        sends(rule.waiting)
+        if rule.need and not rule.waiting:
+            problems.add(rule.at("need"), f"need = {rule.need!r} needs waiting = [...]: what to send until then")
+        actions(rule.do, rule.at("do"))
+        for t in rule.start_timers:
+            if wf.timer(t) is None:
+                problems.add(rule.at("start_timer"), f"start_timer = {t!r} is not a timer defined in [[timers]]")
     for t in wf.timers:
-        state(t.state, t.at("state"), "timer state")
+        if not t.states:
+            problems.add(t.where, "a timer needs state = the state(s) it belongs to")
+        for s in t.states:
+            state(s, t.at("state"), "timer state")
         state(t.goto, t.at("goto"), "timer goto")
         sends(t.send)
+        actions(t.do, t.at("do"))
+        for s in t.send:
+            if s.to in ("sender", "partner") and not t.manual:
+                problems.add(s.where, f"to = {s.to!r} in a timer: a timer has no sender; "
+                                      "use mentor, mentee, both, unvoted or coordinators")
