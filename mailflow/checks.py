@@ -20,24 +20,53 @@ from .workflow.loader import Workflow, check_workflow, rules_folder
 # Templates the service itself sends, whatever the rules say.
 NOTE_TEMPLATES = (
     "notes/no-action", "notes/clarify", "notes/already", "notes/form-incomplete", "notes/form-empty",
-    "notes/coordinator-help",
+    "notes/coordinator-help", "notes/bad-arguments", "notes/not-yours", "notes/no-pair", "notes/which-pair",
     "notes/unknown-sender", "notes/no-token", "notes/wrong-sender", "notes/expired", "notes/quarantined",
     "notes/delivery-failed", "notes/bounced",
+    # Sent by actions (mailflow/workflow/actions.py) when a command does not apply after all.
+    "agreement/unchanged", "agreement/nothing-to-confirm", "agreement/stale", "agreement/already-in-force",
+    "meetings/which-date", "meetings/already-known", "meetings/agenda-empty", "review/which-date",
+    "review/unchanged", "review/nothing-to-confirm", "review/waiting-for-partner", "anytime/feedback-empty",
+    "anytime/concern-empty", "anytime/capacity-range", "lifecycle/flag-coordinators",
 )
+
+
+class _SampleHistory:
+    meetings = [{"day": "Tuesday 3 March 2026", "minutes": 45}, {"day": "Friday 3 April 2026", "minutes": None}]
+    total_minutes = 45
+    progress = {"1": 4, "2": 3}
+    reviews = [{"day": "Wednesday 3 June 2026", "kind": "review-held"}]
+    started = "Monday 2 March 2026"
 
 
 def sample_context(config: Config, workflow: Workflow | None) -> dict:
     """Values for every variable a template may use, to render each one as a test."""
     mentor = Recipient("mentor@example.org", "Dr Ada Byron", "mentor", 1)
     mentee = Recipient("mentee@example.org", "Sam Lee", "mentee", 2)
+    commands = workflow.commands("introduction") if workflow is not None else {}
     return {
         "recipient": mentor, "scheme": config.scheme, "reply_address": config.scheme.reply_address("sample"),
         "mentor": mentor, "mentee": mentee, "sender": mentor,
-        "pair": {"id": 1, "state": "introduced", "state_description": "Waiting."},
+        "pair": {"id": 1, "state": "introduced", "state_description": "Waiting.", "final": False},
         "now": dt.datetime.now(dt.timezone.utc), "today": "Monday 2 March 2026",
         "coordinators": ", ".join(config.scheme.coordinators), "reply_subject": "Re: sample",
-        "commands": {"accept": ["accept", "yes"], "decline": ["decline", "no"]},
-        "form": "Location: \nFrequency: ", "forms": {"agreement": "Location: Cafe"}, "form_name": "agreement",
+        "settings": dict(workflow.settings) if workflow is not None else {},
+        "support": config.scheme.support or "Beth Allen: beth@example.org",
+        "partner_visible": True,
+        "commands": {k: list(v) for k, v in commands.items()} or {"accept": ["accept", "yes"]},
+        "anytime": {k: list(v) for k, v in (workflow.commands(None) if workflow else {}).items()},
+        "dates": {"review": "Wednesday 3 June 2026", "proposed_review": "Friday 12 June 2026",
+                  "next_meeting": "Tuesday 3 March 2026 at 14:00", "cancelled_meeting": "Tuesday 3 March 2026 at 14:00",
+                  "first_meeting": "Monday 9 March 2026", "paused_until": "Monday 1 June 2026",
+                  "last_meeting": "Tuesday 3 March 2026", "ended": "Monday 2 November 2026"},
+        "counts": {"meetings": 3, "minutes": 135, "interval_days": 30, "notice_hours": 24},
+        "agreement": {"version": 2, "in_force": 1, "text": "Location: Cafe", "in_force_text": "Location: Library",
+                      "objectives": ["Submit a grant application"]},
+        "record": _SampleHistory(),
+        "when": lambda value: "Tuesday 3 March 2026 at 14:00",
+        "form": "Location: \nFrequency: ", "forms": {"agreement": "Location: Cafe", "checkin": "Pulse: ",
+                                                    "exit": "Rating: ", "exit-ender": "Reason: "},
+        "form_name": "agreement",
         "options": [{"command": "ACCEPT", "words": ["accept", "yes", "happy to"]}],
         "candidates": ["accept", "decline"], "line": "yes no", "command": "accept", "state": "accepted",
         "state_description": "Accepted.",
@@ -47,6 +76,20 @@ def sample_context(config: Config, workflow: Workflow | None) -> dict:
         "unknown_labels": ["Colour"], "warnings": ["read “Frequncy” as “Frequency”"],
         "failed_to": "x@example.org", "failed_template": "introduction/to-mentor", "detail": "550 no such user",
         "inbound_id": 7, "error": "ValueError", "role": "mentee",
+        # What actions add (mailflow/workflow/actions.py).
+        "problems": ["a date was expected"], "usage": "MET [<date>] [<minutes>]", "problem": "that time has passed",
+        "choices": [{"number": 1, "partner": "Sam Lee", "role": "mentee", "pair": 1},
+                    {"number": 2, "partner": "Kim Park", "role": "mentee", "pair": 2}],
+        "met_on": "Tuesday 3 March 2026", "met_minutes": 45, "version": 2, "ref": "2", "in_force": 1, "shown": 1,
+        "pending": True,
+        "diff": [{"label": "Frequency", "before": "Monthly", "after": "Every six weeks"}],
+        "meeting_at": "2026-03-03T14:00:00+00:00", "moved_from": "2026-03-02T14:00:00+00:00", "moved": True,
+        "meeting": "Tuesday 3 March 2026 at 14:00",
+        "cancelled": "Tuesday 3 March 2026 at 14:00", "cancelled_at": "2026-03-03T14:00:00+00:00", "late": True,
+        "late_minutes": 10, "agenda": "1. My grant application\n2. The regional meeting",
+        "proposed": "Friday 12 June 2026", "current": "Wednesday 3 June 2026", "review": "Friday 12 June 2026",
+        "paused_until": "Monday 1 June 2026", "reason_given": True, "concern_text": "I am worried about ...",
+        "capacity": 2, "available": True, "flag": "silent", "count": 2, "progress_given": {"1": 4}, "next_problem": "",
     }
 
 

@@ -131,6 +131,26 @@ def pair(ctx: click.Context, mentee_email: str, mentor_email: str) -> None:
                f"<{p['mentor_email']}>, state {p['state']}; {queued} emails queued")
 
 
+@main.command()
+@click.argument("pair_id", metavar="PAIR", type=int)
+@click.option("--reason", default="", metavar="TEXT",
+              help="Why, for the coordinators' record (never sent to the pair).")
+@click.pass_context
+def close(ctx: click.Context, pair_id: int, reason: str) -> None:
+    """End a pair (PAIR is its number in `mailflow status`).
+
+    Both are told, neutrally, that the scheme has closed their mentoring, and get
+    the feedback form and their record; the coordinators are told. The reason is
+    kept in the event log for the coordinators only.
+    """
+    service = _service(ctx)
+    service.close_pair(pair_id, reason)
+    p = service.store.pair(pair_id)
+    queued = service.store.scalar("SELECT count(*) FROM outbox WHERE pair_id = ? AND status = 'pending'", (pair_id,))
+    click.echo(f"pair {pair_id}: {p['mentee_name']} with {p['mentor_name']} is now {p['state']}; "
+               f"{queued} emails queued")
+
+
 @main.command("run-once")
 @click.pass_context
 def run_once_cmd(ctx: click.Context) -> None:

@@ -74,6 +74,7 @@ class SchemeConfig:
     date_order: str
     rules: str
     templates: Path | None
+    support: str = ""
 
     @property
     def local_part(self) -> str:
@@ -162,6 +163,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "date_order": (str, "DMY", ("DMY", "MDY", "YMD", "auto")),
         "rules": (str, "default", "nonempty"),
         "templates": (str, "", "path"),
+        "support": (str, "", None),
     },
     "database": {"path": (str, "mailflow.db", "path")},
     "imap": {

@@ -1,5 +1,9 @@
 """Read an enrolment CSV file: ``role,name,email`` and any other columns.
 
+Other columns are kept with the participant. mailflow itself reads ``timezone`` (an
+IANA name: dates in their emails and invites are shown in it) and ``capacity`` (how
+many mentees a mentor takes at once).
+
 The whole file is checked before anything is written: a bad row is reported with
 its line number, what is wrong and what to do, and nothing from the file is applied.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +99,15 @@ def parse_csv(text: str, name: str = "CSV") -> list[Person]:
         else:
             seen[email] = line
         extra = {c: v for c, v in values.items() if c not in REQUIRED and c}
+        if extra.get("timezone"):
+            try:
+                zoneinfo.ZoneInfo(extra["timezone"])
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                problems.append(f"{name}:{line}: timezone {extra['timezone']!r} is not an IANA time zone name "
+                                "such as Europe/London or Africa/Kampala (leave it empty for the scheme's).")
+        if extra.get("capacity") and not (extra["capacity"].isdigit() and int(extra["capacity"]) <= 50):
+            problems.append(f"{name}:{line}: capacity {extra['capacity']!r} is not a whole number from 0 to 50 "
+                            "(how many mentees at once; leave it empty for no limit).")
         people.append(Person(line, role, person_name, email, extra))
     if problems:
         more = f"\n({len(problems)} problems; nothing from the file was applied.)"

@@ -39,6 +39,7 @@ class Recipient:
     name: str
     role: str  # mentor | mentee | coordinator
     participant_id: int | None = None
+    tz: str | None = None  # their own IANA time zone (None: the scheme's)
 
     @property
     def first_name(self) -> str:
@@ -70,6 +71,8 @@ def enqueue(
     in_reply_to: str = "",
     references: tuple[str, ...] = (),
     exempt: bool = False,
+    ref: str = "",
+    calendar: tuple[bytes, str] | None = None,
 ) -> int | None:
     """Render and queue one email. Returns the outbox id, or None if not queued.
 
@@ -109,6 +112,7 @@ def enqueue(
         in_reply_to=in_reply_to,
         references=references,
         template=template,
+        calendar=calendar,
     )
     outbox_id = store.insert(
         "outbox",
@@ -136,6 +140,7 @@ def enqueue(
                 "participant_id": recipient.participant_id,
                 "pair_id": pair_id,
                 "context": expects,
+                "ref": ref,
                 "outbox_id": outbox_id,
                 "created_at": iso(now),
                 "expires_at": iso(now + dt.timedelta(days=config.token_valid_days)),

@@ -183,8 +183,13 @@ def build_message(
     in_reply_to: str = "",
     references: tuple[str, ...] = (),
     template: str = "",
+    calendar: tuple[bytes, str] | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative message, with the headers every mailflow email carries."""
+    """A multipart/alternative message, with the headers every mailflow email carries.
+
+    ``calendar`` is an iCalendar invite and its method (REQUEST or CANCEL): it goes in
+    as a third alternative (which Outlook and Gmail show as an invitation) and as an
+    ``invite.ics`` attachment (which Apple Mail and others offer to add)."""
     msg = EmailMessage(policy=policy.SMTP)
     try:
         msg["From"] = Address(display_name=from_name, addr_spec=from_addr)
@@ -204,4 +209,9 @@ def build_message(
     msg["X-Mailflow-Template"] = template
     msg.set_content(rendered.text, charset="utf-8")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    if calendar is not None:
+        ics, method = calendar
+        msg.add_alternative(ics.decode("utf-8"), subtype="calendar", charset="utf-8", params={"method": method})
+        msg.make_mixed()
+        msg.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
     return msg

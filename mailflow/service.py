@@ -18,28 +18,31 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import parse
-from .clock import Clock, SecretTokens, SystemClock, TokenSource, iso
+from .calendar import is_calendar_reply
+from .clock import Clock, SecretTokens, SystemClock, TokenSource, iso, parse_iso
 from .config import Config
 from .enrol import Person
 from .errors import MailflowError, StateError
 from .inbound import receive
 from .match import Match, match
 from .outbox import Delivery, Recipient, deliver, transport_for
-from .parse.result import Mail
+from .parse.result import Expectation, Mail
 from .render import Renderer
 from .store import Store
 from .workflow import engine
 from .workflow.apply import Applier, Subject
 from .workflow.decisions import MarkBouncing, Outcome, Record, Send, SetAway
-from .workflow.loader import load_workflow, rules_folder
+from .workflow.loader import ANYTIME, load_workflow, rules_folder
 
 log = logging.getLogger("mailflow")
 
 MAX_ATTEMPTS = 3
+WHICH_PAIR = "which-pair"  # the reply context of "which relationship do you mean?"
 
 
 @dataclass
@@ -89,7 +92,7 @@ class Service:
                     pid = self.store.add_participant(email=p.email, name=p.name, role=p.role, extra=p.extra, now=now)
                     self.store.log("enrolled", now, participant_id=pid, role=p.role)
                     counts["added"] += 1
-                elif row["status"] == "bouncing":
+                elif row["status"] in ("bouncing", "stopped"):
                     # Enrolling an address again confirms it: mail to it is tried again.
                     self.store.update("participants", row["id"], name=p.name, role=p.role, status="active",
                                       extra=json.dumps(p.extra, sort_keys=True))
@@ -107,7 +110,18 @@ class Service:
                     counts["updated"] += 1
                 else:
                     counts["unchanged"] += 1
+                self._settings_from_csv(p)
         return counts
+
+    def _settings_from_csv(self, p: Person) -> None:
+        """The optional columns mailflow itself reads: timezone, and a mentor's capacity."""
+        values: dict = {"timezone": p.extra.get("timezone") or None}
+        if p.extra.get("capacity", "").strip():
+            values["capacity"] = int(p.extra["capacity"])
+        self.store.conn.execute(
+            f"UPDATE participants SET {', '.join(f'{k} = ?' for k in values)} WHERE email = ?",
+            (*values.values(), p.email),
+        )
 
     def pair(self, mentee_email: str, mentor_email: str) -> int:
         """Pair a mentee with a mentor and queue the introductions."""
@@ -120,19 +134,28 @@ class Service:
                     raise StateError(f"{who} is not enrolled. Enrol them first: mailflow enrol --csv FILE.")
                 if row["role"] != role:
                     raise StateError(f"{who} is enrolled as a {row['role']}, not a {role}.")
-            active = [
-                p for p in self.store.pairs(mentee["email"])
-                if p["mentee_id"] == mentee["id"] and not self.workflow.states[p["state"]].final
-            ]
+            active = [p for p in self.store.live_pairs(mentee["id"], self._final_states())
+                      if p["mentee_id"] == mentee["id"]]
             if active:
                 p = active[0]
                 raise StateError(
                     f"{mentee['email']} is already paired with {p['mentor_email']} (pair {p['id']}, "
-                    f"state {p['state']}). Close that pair before pairing again."
+                    f"state {p['state']}). Close that pair first: mailflow close {p['id']} [--reason TEXT]."
                 )
             if mentee["status"] == "bouncing" or mentor["status"] == "bouncing":
                 bad = mentee["email"] if mentee["status"] == "bouncing" else mentor["email"]
                 raise StateError(f"email to {bad} has bounced; fix the address (re-enrol) before pairing.")
+            for row in (mentee, mentor):
+                if row["status"] == "stopped":
+                    raise StateError(f"{row['email']} asked to stop receiving email (STOP); talk to them, then "
+                                     "enrol them again to clear it, before pairing.")
+            if not mentor["available"]:
+                raise StateError(f"{mentor['email']} is not available for new mentees (they replied UNAVAILABLE); "
+                                 "they can reply AVAILABLE when they are.")
+            live = len(self.store.live_pairs(mentor["id"], self._final_states()))
+            if mentor["capacity"] is not None and live >= mentor["capacity"]:
+                raise StateError(f"{mentor['email']} is at capacity: {live} live pair(s), capacity "
+                                 f"{mentor['capacity']}. They can raise it by replying CAPACITY <n>.")
             pair_id = self.store.insert("pairs", {"mentee_id": mentee["id"], "mentor_id": mentor["id"],
                                                   "state": "new", "state_since": iso(now), "created_at": iso(now)})
             pair = self.store.pair(pair_id)
@@ -174,7 +197,7 @@ class Service:
             mail = parse.read(row["raw"], tz=self.config.scheme.timezone)
             with self.store.transaction():
                 m = match(mail, self.store, self.config, now)
-                outcome, subject = self._decide(mail, m, inbound_id, now)
+                outcome, subject = self._decide(mail, m, inbound_id, now, row["raw"])
                 self.applier.apply(outcome.decisions, subject, now)
                 self.store.update(
                     "inbound", inbound_id, status=outcome.status, reason=outcome.reason[:300],
@@ -220,7 +243,8 @@ class Service:
 
     # ------------------------------------------------------------------ deciding
 
-    def _decide(self, mail: Mail, m: Match, inbound_id: int, now: dt.datetime) -> tuple[Outcome, Subject]:
+    def _decide(self, mail: Mail, m: Match, inbound_id: int, now: dt.datetime,
+                raw: bytes = b"") -> tuple[Outcome, Subject]:
         """Turn a matched message into an outcome. Reads the store; writes nothing."""
         sender = _recipient(m.sender) if m.sender else _stranger(mail)
         day = now.date().isoformat()
@@ -231,6 +255,9 @@ class Service:
                                   key=f"note:{mail.from_addr}:{day}")
         if m.kind == "own":
             return Outcome("ignored", "own-mail: our own email came back"), subject
+        if is_calendar_reply(raw):
+            # Someone accepted or declined our invite in their calendar: nothing to answer.
+            return Outcome("ignored", "calendar-reply: an answer to a calendar invite"), subject
         if m.kind == "machine":
             return self._machine(mail, m), subject
         if m.kind == "coordinator":
@@ -241,6 +268,8 @@ class Service:
                 return Outcome("ignored", "unknown sender with no usable From address"), subject
             return Outcome("ignored", "unknown-sender", (Send("notes/unknown-sender", "sender"),)), note_once_a_day
         if m.kind == "no-token":
+            if m.sender is not None and m.sender["role"] in ("mentor", "mentee"):
+                return self._new_email(mail, m, subject, note_once_a_day, now)
             return Outcome("ignored", "no-token: not a reply to one of our emails",
                            (Send("notes/no-token", "sender"),)), note_once_a_day
         if m.kind == "wrong-sender":
@@ -251,19 +280,91 @@ class Service:
 
         token = m.token
         assert token is not None and m.participant is not None
+        if token["context"] == WHICH_PAIR:
+            return self._which_pair(mail, m, subject, now)
         pair = self.store.pair(token["pair_id"]) if token["pair_id"] else None
-        if pair is None:
-            return Outcome("ignored", "reply to an email about no pair",
-                           (Send("notes/no-action", "sender", exempt=True),)), subject
+        return self._reply(mail, m.participant, pair, token["context"], token.get("ref") or "", subject, now)
+
+    def _reply(self, mail: Mail, participant: dict, pair: dict | None, context: str | None, ref: str,
+               subject: Subject, now: dt.datetime) -> tuple[Outcome, Subject]:
+        """Read a participant's reply in ``context`` (about ``pair``, or none) and decide."""
         subject.pair = pair
-        role = "mentor" if m.participant["id"] == pair["mentor_id"] else "mentee"
-        spec = self.workflow.replies.get(token["context"] or "")
-        draft = self.applier.draft(pair["id"], spec.form) if spec and spec.form else {}
-        expectation = engine.expectation(self.workflow, token["context"], draft)
-        reply = parse.understand(mail, expectation, now=now, tz=self.config.scheme.timezone,
+        if pair is not None:
+            role = "mentor" if participant["id"] == pair["mentor_id"] else "mentee"
+        else:
+            role = participant["role"] if participant["role"] in ("mentor", "mentee") else None
+        spec = self.workflow.replies.get(context or "")
+        draft = self.applier.draft(pair["id"], spec.form) if pair and spec and spec.form else {}
+        expectation = engine.expectation(self.workflow, context, draft)
+        tz = participant.get("timezone") or self.config.scheme.timezone
+        reply = parse.understand(_subject_if_empty(mail), expectation, now=now, tz=tz,
                                  date_order=self.config.scheme.date_order)
-        ctx = engine.ReplyContext(context=token["context"], role=role, state=pair["state"], draft=draft)
+        ctx = engine.ReplyContext(
+            context=context, role=role, state=pair["state"] if pair else None, draft=draft,
+            facts=self.store.facts(pair["id"]) if pair else {}, ref=ref,
+            agreement=self.applier.agreement(pair["id"]) if pair else engine.AgreementView(),
+            participant={k: participant.get(k) for k in ("available", "capacity", "status", "role")},
+            now=now, tz=tz,
+        )
         return engine.on_reply(self.workflow, reply, ctx), subject
+
+    def _new_email(self, mail: Mail, m: Match, subject: Subject, note: Subject,
+                   now: dt.datetime) -> tuple[Outcome, Subject]:
+        """A new email (no reply token) from a mentor or mentee: read its first line as an
+        ``anytime`` command (PAUSE, END, HELP, FEEDBACK, ...). A command about a pair
+        needs the pair: theirs if they have one, or a "which one?" question."""
+        participant = m.sender
+        assert participant is not None
+        expectation = engine.expectation(self.workflow, ANYTIME)
+        command = parse.understand(_subject_if_empty(mail), expectation, now=now,
+                                   tz=participant.get("timezone") or self.config.scheme.timezone,
+                                   date_order=self.config.scheme.date_order).command
+        if not command.name:
+            return Outcome("ignored", "no-token: not a reply to one of our emails, and no command",
+                           (Send("notes/no-token", "sender"),)), note
+        if not engine.needs_pair(self.workflow, command.name):
+            return self._reply(mail, participant, None, ANYTIME, "", subject, now)
+        live = self.store.live_pairs(participant["id"], self._final_states())
+        if not live:
+            return Outcome("ignored", f"{command.name} needs a relationship, and there is none",
+                           (Send("notes/no-pair", "sender", exempt=True, vars={"command": command.name}),)), subject
+        if len(live) == 1:
+            return self._reply(mail, participant, live[0], ANYTIME, "", subject, now)
+        self.store.insert("pending", {"participant_id": participant["id"], "inbound_id": subject.inbound_id,
+                                      "created_at": iso(now)})
+        choices = [{"number": i, "partner": p["mentor_name"] if p["mentee_id"] == participant["id"] else p["mentee_name"],
+                    "role": "mentor" if p["mentee_id"] == participant["id"] else "mentee", "pair": p["id"]}
+                   for i, p in enumerate(live, 1)]
+        return Outcome("processed", f"{command.name}: asked which relationship",
+                       (Send("notes/which-pair", "sender", expects=WHICH_PAIR, exempt=True,
+                             vars={"command": command.name, "choices": choices},
+                             ref=",".join(str(p["id"]) for p in live)),
+                        Record("which-pair-asked", {"command": command.name, "pairs": len(live)}))), subject
+
+    def _which_pair(self, mail: Mail, m: Match, subject: Subject, now: dt.datetime) -> tuple[Outcome, Subject]:
+        """The answer to "which relationship?": the number of one, then the waiting command."""
+        participant = m.participant
+        assert participant is not None and m.token is not None
+        ids = [int(x) for x in (m.token.get("ref") or "").split(",") if x.isdigit()]
+        waiting = self.store.one("SELECT id, inbound_id FROM pending WHERE participant_id = ? AND status = 'waiting' "
+                                 "ORDER BY id DESC LIMIT 1", (participant["id"],))
+        words = {str(i): (str(i),) for i in range(1, len(ids) + 1)}
+        chosen = parse.understand(mail, Expectation(commands=words), now=now, tz=self.config.scheme.timezone,
+                                  date_order=self.config.scheme.date_order).command.name
+        if waiting is None or not chosen:
+            return Outcome("ignored", "which-pair: no number, or nothing waiting",
+                           (Send("notes/no-action", "sender", exempt=True),)), subject
+        pair = self.store.pair(ids[int(chosen) - 1])
+        if pair is None or self.workflow.states[pair["state"]].final:
+            return Outcome("ignored", "which-pair: that relationship has ended",
+                           (Send("notes/no-action", "sender", exempt=True),)), subject
+        self.store.update("pending", waiting["id"], status="done")
+        original = self.store.scalar("SELECT raw FROM inbound WHERE id = ?", (waiting["inbound_id"],))
+        first = parse.read(original, tz=self.config.scheme.timezone)
+        return self._reply(first, participant, pair, ANYTIME, "", subject, now)
+
+    def _final_states(self) -> tuple[str, ...]:
+        return tuple(s for s, spec in self.workflow.states.items() if spec.final)
 
     def _machine(self, mail: Mail, m: Match) -> Outcome:
         machine = mail.machine
@@ -287,25 +388,97 @@ class Service:
     # ------------------------------------------------------------------ timers and outbox
 
     def fire_timers(self) -> int:
+        """Fire every timer that is due, each in its own transaction, each once.
+
+        A timer whose emails would reach someone who said they are away (an
+        out-of-office reply with a return date) waits until the day after they are back.
+        A recurring timer writes its next occurrence when it fires (once, however long
+        the service was down)."""
         now = self.clock.now()
         due = self.store.all("SELECT * FROM timers WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id",
                              (iso(now),))
         fired = 0
-        specs = {t.name: t for t in self.workflow.timers}
         for t in due:
             with self.store.transaction():
                 if self.store.scalar("SELECT status FROM timers WHERE id = ?", (t["id"],)) != "pending":
                     continue  # another process got there first
                 pair = self.store.pair(t["pair_id"])
-                spec = specs.get(t["name"])
+                spec = self.workflow.timer(t["name"])
                 if pair is None or spec is None:
                     self.store.update("timers", t["id"], status="cancelled")
                     continue
-                outcome = engine.on_timer(self.workflow, spec, pair["state"])
-                self.applier.apply(outcome.decisions, Subject(pair=pair, key=f"timer:{t['id']}"), now)
+                if self._superseded(t, spec, due):
+                    # After downtime: a reminder whose deadline is also past says nothing useful.
+                    self.store.update("timers", t["id"], status="cancelled")
+                    self.store.log("timer-superseded", now, pair_id=pair["id"], timer=spec.name)
+                    continue
+                person = self.store.participant(t["participant_id"]) if t["participant_id"] else None
+                back = self._away(pair, spec, person, now)
+                if back is not None:
+                    self.store.update("timers", t["id"], due_at=iso(back))
+                    self.store.log("timer-deferred", now, pair_id=pair["id"], timer=spec.name, until=iso(back))
+                    continue
+                role = None
+                if person is not None:
+                    role = "mentor" if person["id"] == pair["mentor_id"] else "mentee"
+                outcome = engine.on_timer(self.workflow, spec, pair["state"], self.store.facts(pair["id"]), now, role)
+                sender = _recipient(person) if person is not None else None
+                self.applier.apply(outcome.decisions, Subject(pair=pair, sender=sender, key=f"timer:{t['id']}"), now)
                 self.store.update("timers", t["id"], status="fired" if outcome.status == "processed" else "cancelled")
+                if outcome.status == "processed" and spec.every is not None and pair["state"] in spec.states:
+                    self.applier.reschedule(pair, spec, parse_iso(t["due_at"]), now)
                 fired += outcome.status == "processed"
         return fired
+
+    def _superseded(self, row: dict, spec, due: list[dict]) -> bool:
+        """A reminder (no goto) that a later timer of the same pair, also due now, makes
+        pointless: one that moves the pair on, or a later reminder to the same people
+        (after downtime, or an out-of-office, only the last word is sent)."""
+        if spec.goto:
+            return False
+        audience = {s.to for s in spec.send}
+        for other in due:
+            if other["pair_id"] != row["pair_id"] or (other["due_at"], other["id"]) <= (row["due_at"], row["id"]):
+                continue
+            later = self.workflow.timer(other["name"])
+            if later is None or later.manual or not set(spec.states) & set(later.states):
+                continue
+            if later.goto or (audience and audience == {s.to for s in later.send}):
+                return True
+        return False
+
+    def _away(self, pair: dict, spec, person: dict | None, now: dt.datetime) -> dt.datetime | None:
+        """When to try again if someone this timer writes to is away; None to fire now."""
+        roles: set[str] = set()
+        for send in spec.send:
+            if send.to in ("mentor", "mentee"):
+                roles.add(send.to)
+            elif send.to in ("both", "unvoted"):
+                roles |= {"mentor", "mentee"}
+        ids = {pair[f"{r}_id"] for r in roles}
+        if person is not None and any(s.to == "sender" for s in spec.send):
+            ids.add(person["id"])
+        today = now.astimezone(self.applier.tz).date().isoformat()
+        backs = [r["away_until"] for r in map(self.store.participant, ids)
+                 if r is not None and r["away_until"] and r["away_until"] >= today]
+        if not backs:
+            return None
+        day = dt.date.fromisoformat(max(backs)) + dt.timedelta(days=1)
+        return dt.datetime.combine(day, dt.time(9, 0), self.applier.tz)
+
+    def close_pair(self, pair_id: int, reason: str = "") -> str:
+        """A coordinator ends a pair: the same notices as an ending by either of them,
+        with the coordinator's reason kept for the coordinators. Returns the new state."""
+        now = self.clock.now()
+        with self.store.transaction():
+            pair = self.store.pair(pair_id)
+            if pair is None:
+                raise StateError(f"there is no pair {pair_id}; `mailflow status` lists the pairs and their numbers.")
+            outcome = engine.on_close(self.workflow, pair["state"], self.store.facts(pair_id), now, reason)
+            if outcome.status != "processed":
+                raise StateError(f"pair {pair_id} cannot be closed: {outcome.reason}.")
+            self.applier.apply(outcome.decisions, Subject(pair=pair, key=f"close:{pair_id}"), now)
+            return pair["state"]
 
     def deliver(self, limit: int | None = None) -> list[Delivery]:
         results = deliver(self.store, self.config, transport_for(self.config), self.clock, limit)
@@ -332,8 +505,17 @@ class Service:
             )
 
 
+def _subject_if_empty(mail: Mail) -> Mail:
+    """A message with no text of its own is read from its subject: what a mail client
+    sends for a mailto: link with only a subject (List-Unsubscribe's "STOP")."""
+    if (mail.own_text or mail.new_text).strip():
+        return mail
+    subject = re.sub(r"^\s*(?:re|aw|sv|fw|fwd)\s*:\s*", "", mail.subject, flags=re.I)
+    return replace(mail, new_text=subject, own_text=subject)
+
+
 def _recipient(row: dict) -> Recipient:
-    return Recipient(row["email"], row["name"], row["role"], row["id"])
+    return Recipient(row["email"], row["name"], row["role"], row["id"], tz=row.get("timezone") or None)
 
 
 def _stranger(mail: Mail) -> Recipient | None:

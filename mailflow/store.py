@@ -17,6 +17,11 @@ Tables (see :data:`MIGRATIONS` for the exact columns):
 - ``events``: an append-only log of what happened and why.
 - ``timers``: reminders due at a time, for a pair in a state.
 - ``checkpoints``: the IMAP (UIDVALIDITY, last UID) per mailbox.
+- ``agreements``: each version of a pair's mentoring agreement, who confirmed it.
+- ``meetings``: meetings a pair logged (day and minutes).
+- ``private``: what only its author may see again (pulse scores, reasons for ending).
+- ``feedback``: feedback to the scheme (ratings, and text shown only in groups).
+- ``pending``: commands in new emails waiting for "which relationship?".
 """
 
 from __future__ import annotations
@@ -160,6 +165,71 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0002_lifecycle")
+def _lifecycle(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE pairs ADD COLUMN facts TEXT NOT NULL DEFAULT '{}';  -- dates, counters, flags (actions.py)
+        ALTER TABLE participants ADD COLUMN available INTEGER NOT NULL DEFAULT 1;  -- mentors: AVAILABLE/UNAVAILABLE
+        ALTER TABLE participants ADD COLUMN capacity INTEGER;        -- mentors: most live pairs (NULL: no limit)
+        ALTER TABLE participants ADD COLUMN timezone TEXT;           -- IANA zone from the CSV (NULL: the scheme's)
+        ALTER TABLE timers ADD COLUMN participant_id INTEGER;        -- a timer started for one person
+        ALTER TABLE tokens ADD COLUMN ref TEXT NOT NULL DEFAULT '';  -- what the email was about, e.g. a version
+        CREATE INDEX timers_pair ON timers(pair_id, status);
+        CREATE INDEX tokens_outbox ON tokens(outbox_id);
+        CREATE TABLE agreements (
+            id INTEGER PRIMARY KEY,
+            pair_id INTEGER NOT NULL REFERENCES pairs(id),
+            version INTEGER NOT NULL,
+            "values" TEXT NOT NULL,              -- JSON; the pair's own content, never shown to coordinators
+            proposed_by TEXT NOT NULL,           -- mentor | mentee
+            proposed_at TEXT NOT NULL,
+            confirmed TEXT NOT NULL DEFAULT '{}', -- role -> when
+            active_at TEXT,                      -- when both had confirmed it
+            UNIQUE (pair_id, version)
+        );
+        CREATE TABLE meetings (
+            id INTEGER PRIMARY KEY,
+            pair_id INTEGER NOT NULL REFERENCES pairs(id),
+            day TEXT NOT NULL,
+            minutes INTEGER,
+            logged_by INTEGER,                   -- participant
+            inbound_id INTEGER,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX meetings_pair ON meetings(pair_id);
+        -- What only its author may see again: pulse scores, reasons for ending, notes.
+        CREATE TABLE private (
+            id INTEGER PRIMARY KEY,
+            participant_id INTEGER NOT NULL,
+            pair_id INTEGER,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX private_participant ON private(participant_id);
+        -- Feedback to the scheme: coordinators see counts, and text only in anonymous groups of three or more.
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            participant_id INTEGER,
+            pair_id INTEGER,
+            kind TEXT NOT NULL,                  -- exit | scheme
+            rating INTEGER,
+            text TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL
+        );
+        -- A command in a new email from someone with several pairs, waiting for "which one?".
+        CREATE TABLE pending (
+            id INTEGER PRIMARY KEY,
+            participant_id INTEGER NOT NULL,
+            inbound_id INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'waiting' -- waiting | done
+        );
+        """
+    )
+
+
 def _dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
@@ -219,13 +289,13 @@ class Store:
         return row[0] if row is not None else None
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
-        cols = ", ".join(row)
+        cols = ", ".join(f'"{c}"' for c in row)
         marks = ", ".join("?" for _ in row)
         cur = self.conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
         return int(cur.lastrowid)
 
     def update(self, table: str, row_id: int, **values: Any) -> None:
-        sets = ", ".join(f"{k} = ?" for k in values)
+        sets = ", ".join(f'"{k}" = ?' for k in values)
         self.conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*values.values(), row_id])
 
     # ------------------------------------------------------------------ participants
@@ -253,7 +323,8 @@ class Store:
     def pair(self, pair_id: int) -> dict[str, Any] | None:
         return self.one(
             """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
-                      mo.email AS mentor_email, mo.name AS mentor_name
+                      mo.email AS mentor_email, mo.name AS mentor_name,
+                      me.timezone AS mentee_tz, mo.timezone AS mentor_tz
                FROM pairs p JOIN participants me ON me.id = p.mentee_id
                             JOIN participants mo ON mo.id = p.mentor_id
                WHERE p.id = ?""",
@@ -262,13 +333,24 @@ class Store:
 
     def pairs(self, email: str | None = None) -> list[dict[str, Any]]:
         sql = """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
-                        mo.email AS mentor_email, mo.name AS mentor_name
+                        mo.email AS mentor_email, mo.name AS mentor_name,
+                        me.timezone AS mentee_tz, mo.timezone AS mentor_tz
                  FROM pairs p JOIN participants me ON me.id = p.mentee_id
                               JOIN participants mo ON mo.id = p.mentor_id"""
         if email:
             e = email.strip().lower()
             return self.all(sql + " WHERE me.email = ? OR mo.email = ? ORDER BY p.id", (e, e))
         return self.all(sql + " ORDER BY p.id")
+
+    def facts(self, pair_id: int) -> dict[str, Any]:
+        return json.loads(self.scalar("SELECT facts FROM pairs WHERE id = ?", (pair_id,)) or "{}")
+
+    def live_pairs(self, participant_id: int, final_states: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The pairs a participant is in that have not ended, oldest first."""
+        marks = ",".join("?" for _ in final_states) or "''"
+        ids = self.all(f"SELECT id FROM pairs WHERE (mentee_id = ? OR mentor_id = ?) AND state NOT IN ({marks}) "
+                       "ORDER BY id", (participant_id, participant_id, *final_states))
+        return [p for p in (self.pair(r["id"]) for r in ids) if p is not None]
 
     # ------------------------------------------------------------------ events
 

@@ -1,12 +1,20 @@
 """Carry out decisions, inside the caller's transaction.
 
 This is the one place where workflow decisions become database rows: pair states,
-timers, drafts, participant flags, the event log and outbox rows. It never sends
-mail or touches IMAP: those happen after the transaction commits.
+facts, timers, drafts, agreement versions, meetings, private notes, feedback,
+participant settings, the event log and outbox rows. It never sends mail or touches
+IMAP: those happen after the transaction commits.
+
+Timers: when a pair enters a set of states, the timers of that set are written
+(``after`` counts from then); a timer relative to a date the pair holds
+(``at = "review_date - 14d"``) is written when the date is set and moved when it
+changes; a recurring one (``every``) is written again when it fires. Leaving the
+states cancels them. Each timer row fires once (see :meth:`Service.fire_timers`).
 
 Confidentiality is enforced here as well as in the templates: an email to the
 coordinators never receives the template variables that carry what a participant
-wrote (form values, reply text).
+wrote (form values, reply text, agenda items, the agreement), nor the pair's
+content in its context.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
+from ..calendar import invite as make_invite
 from ..clock import TokenSource, iso
 from ..config import Config
 from ..outbox import Recipient, enqueue
@@ -24,12 +33,29 @@ from ..parse import forms as formlib
 from ..parse.dates import display as display_date
 from ..render import Renderer
 from ..store import Store
-from .decisions import Decision, MarkBouncing, Record, SaveDraft, Send, SetAway, Transition
-from .loader import Workflow
+from .actions import when_text
+from .decisions import (ConfirmAgreement, Decision, GiveFeedback, KeepPrivate, LogMeeting, MarkBouncing,
+                        ProposeAgreement, Record, SaveDraft, Send, SetAway, SetFacts, SetParticipant, StartTimer,
+                        Transition)
+from .engine import AgreementView
+from .loader import Amount, TimerSpec, When, Workflow
 
 # Template variables that may carry a participant's own words: never sent to coordinators.
 CONFIDENTIAL_VARS = frozenset({"understood", "invalid", "unknown_labels", "line", "text", "form", "forms",
-                               "warnings"})
+                               "warnings", "agenda", "diff", "agreement", "progress_given", "record"})
+_DATE_TIME_OF_DAY = dt.time(9, 0)
+
+# What actions may add to an email's variables (see actions.py), as they read when an
+# action did not set them: templates can use each without checking it is defined.
+ACTION_VARS: dict[str, Any] = {
+    "met_on": "", "met_minutes": "", "version": 0, "ref": "", "in_force": 0, "shown": 0, "pending": False,
+    "diff": [], "meeting_at": "", "moved_from": "", "moved": False, "meeting": "", "cancelled": "",
+    "cancelled_at": "", "late": False, "late_minutes": "", "agenda": "", "proposed": "", "current": "",
+    "review": "", "paused_until": "", "reason_given": False, "concern_text": "", "capacity": "", "flag": "",
+    "count": 0, "progress_given": {}, "next_problem": "", "problem": "", "problems": [], "usage": "",
+    "choices": [], "command": "", "options": [], "available": None, "candidates": [], "line": "", "form_name": "",
+    "understood": [], "missing": [], "invalid": [], "unknown_labels": [], "warnings": [],
+}  # when a timer due "on" a day fires, in the scheme's zone
 
 
 @dataclass
@@ -72,6 +98,34 @@ class Applier:
                 )
             elif isinstance(d, SaveDraft):
                 self._save_draft(subject, d, now)
+            elif isinstance(d, SetFacts):
+                self._set_facts(subject, d.values, now)
+            elif isinstance(d, SetParticipant):
+                self._set_participant(subject, d.values, now)
+            elif isinstance(d, ProposeAgreement):
+                self._propose(subject, d, now)
+            elif isinstance(d, ConfirmAgreement):
+                self._confirm(subject, d, now)
+            elif isinstance(d, LogMeeting):
+                assert subject.pair is not None
+                self.store.insert("meetings", {"pair_id": subject.pair["id"], "day": d.date.isoformat(),
+                                               "minutes": d.minutes, "inbound_id": subject.inbound_id,
+                                               "logged_by": subject.sender.participant_id if subject.sender else None,
+                                               "at": iso(now)})
+            elif isinstance(d, KeepPrivate):
+                if subject.sender is not None and subject.sender.participant_id is not None:
+                    self.store.insert("private", {"participant_id": subject.sender.participant_id,
+                                                  "pair_id": subject.pair["id"] if subject.pair else None,
+                                                  "kind": d.kind, "data": json.dumps(d.data, default=str),
+                                                  "at": iso(now)})
+            elif isinstance(d, GiveFeedback):
+                self.store.insert("feedback", {"participant_id": subject.sender.participant_id if subject.sender else None,
+                                               "pair_id": subject.pair["id"] if subject.pair else None,
+                                               "kind": d.kind, "rating": d.rating, "text": d.text, "at": iso(now)})
+                self.store.log("feedback", now, pair_id=subject.pair["id"] if subject.pair else None,
+                               feedback=d.kind, rated=d.rating is not None)
+            elif isinstance(d, StartTimer):
+                self._start_timer(subject, d.name, now)
             elif isinstance(d, MarkBouncing):
                 self.store.conn.execute(
                     "UPDATE participants SET status = 'bouncing' WHERE email = ?", (d.email.lower(),)
@@ -88,25 +142,181 @@ class Applier:
                 raise TypeError(f"no handler for decision {d!r}")
         return queued
 
-    # ------------------------------------------------------------------ state
+    # ------------------------------------------------------------------ state and facts
 
     def _transition(self, subject: Subject, to: str, now: dt.datetime) -> None:
         pair = subject.pair
         assert pair is not None, "a state transition needs a pair"
         old = pair.get("state")
+        facts = self._facts(pair)
+        facts.pop("votes", None)  # answers to "need" rules belong to the state they were given in
+        if old == facts.get("paused_state_name", "paused"):
+            facts.pop("resume_state", None)
+        self._write_facts(pair, facts)
         self.store.update("pairs", pair["id"], state=to, state_since=iso(now))
-        self.store.conn.execute(
-            "UPDATE timers SET status = 'cancelled' WHERE pair_id = ? AND status = 'pending' AND state != ?",
-            (pair["id"], to),
-        )
-        for timer in self.workflow.timers:
-            if timer.state == to:
-                self.store.conn.execute(
-                    "INSERT OR IGNORE INTO timers (key, pair_id, name, state, due_at) VALUES (?, ?, ?, ?, ?)",
-                    (f"{pair['id']}:{timer.name}:{iso(now)}", pair["id"], timer.name, to, iso(now + timer.after)),
-                )
-        self.store.log("state", now, pair_id=pair["id"], inbound_id=subject.inbound_id, state_from=old, state_to=to)
+        for row in self.store.all("SELECT id, name FROM timers WHERE pair_id = ? AND status = 'pending'", (pair["id"],)):
+            spec = self.workflow.timer(row["name"])
+            if spec is None or to not in spec.states:
+                self.store.update("timers", row["id"], status="cancelled")
         pair.update(state=to, state_since=iso(now))
+        for timer in self.workflow.timers:
+            if to in timer.states and old not in timer.states and not timer.manual:
+                self._schedule(pair, timer, facts, now)
+        self.store.log("state", now, pair_id=pair["id"], inbound_id=subject.inbound_id, state_from=old, state_to=to)
+
+    def _facts(self, pair: dict[str, Any]) -> dict[str, Any]:
+        if "_facts" not in pair:
+            pair["_facts"] = self.store.facts(pair["id"]) if pair.get("id") else {}
+        return pair["_facts"]
+
+    def _write_facts(self, pair: dict[str, Any], facts: dict[str, Any]) -> None:
+        pair["_facts"] = facts
+        self.store.update("pairs", pair["id"], facts=json.dumps(facts, sort_keys=True, default=str))
+
+    def _set_facts(self, subject: Subject, values: dict[str, Any], now: dt.datetime) -> None:
+        pair = subject.pair
+        assert pair is not None, "facts belong to a pair"
+        facts = dict(self._facts(pair))
+        changed = {k for k, v in values.items() if facts.get(k) != v}
+        for k, v in values.items():
+            if v is None:
+                facts.pop(k, None)
+            else:
+                facts[k] = v
+        self._write_facts(pair, facts)
+        if not changed:
+            return
+        for timer in self.workflow.timers:
+            if timer.manual or pair["state"] not in timer.states or not changed & set(timer.when.facts):
+                continue
+            self.store.conn.execute("UPDATE timers SET status = 'cancelled' WHERE pair_id = ? AND name = ? "
+                                    "AND status = 'pending'", (pair["id"], timer.name))
+            self._schedule(pair, timer, facts, now)
+
+    def _set_participant(self, subject: Subject, values: dict[str, Any], now: dt.datetime) -> None:
+        sender = subject.sender
+        if sender is None or sender.participant_id is None:
+            return
+        allowed = {k: v for k, v in values.items() if k in ("available", "capacity", "status")}
+        self.store.update("participants", sender.participant_id, **allowed)
+        self.store.log("participant-settings", now, participant_id=sender.participant_id, **allowed)
+
+    # ------------------------------------------------------------------ timers
+
+    def due(self, when: When | Amount, facts: dict[str, Any], start: dt.datetime) -> dt.datetime | None:
+        """When a timer expression falls due, or None when the date it counts from is unknown."""
+        if isinstance(when, Amount):
+            when = When("entered", (when,))
+        if when.base == "entered":
+            moment = start
+        else:
+            value = facts.get(when.base)
+            if not value:
+                return None
+            moment = (dt.datetime.fromisoformat(value) if "T" in str(value) else
+                      dt.datetime.combine(dt.date.fromisoformat(str(value)), _DATE_TIME_OF_DAY, self.tz))
+        for a in when.amounts:
+            if a.delta is not None:
+                delta = a.delta
+            elif a.setting is not None:
+                delta = dt.timedelta(days=float(self.workflow.settings[a.setting]))
+            else:
+                days = facts.get(f"{a.fact}_days")
+                if not days:
+                    return None
+                delta = dt.timedelta(days=float(days))
+            moment = moment + a.sign * delta
+        return moment
+
+    def _schedule(self, pair: dict[str, Any], timer: TimerSpec, facts: dict[str, Any], now: dt.datetime,
+                  participant_id: int | None = None, after: dt.datetime | None = None) -> None:
+        due = self.due(timer.when, facts, after or now)
+        if due is None:
+            return
+        self.store.conn.execute(
+            "INSERT OR IGNORE INTO timers (key, pair_id, name, state, due_at, participant_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (f"{pair['id']}:{timer.name}:{participant_id or ''}:{iso(now)}:{iso(due)}", pair["id"], timer.name,
+             pair["state"], iso(due), participant_id),
+        )
+
+    def reschedule(self, pair: dict[str, Any], timer: TimerSpec, fired_due: dt.datetime, now: dt.datetime) -> None:
+        """After a recurring timer fired: the next one, ``every`` later (once, after downtime)."""
+        assert timer.every is not None
+        facts = self._facts(pair)
+        nxt = self.due(timer.every, facts, fired_due)
+        if nxt is None:
+            return
+        step = nxt - fired_due
+        if step <= dt.timedelta(0):
+            return
+        while nxt <= now:
+            nxt += step
+        self.store.conn.execute(
+            "INSERT OR IGNORE INTO timers (key, pair_id, name, state, due_at) VALUES (?, ?, ?, ?, ?)",
+            (f"{pair['id']}:{timer.name}::every:{iso(nxt)}", pair["id"], timer.name, pair["state"], iso(nxt)),
+        )
+
+    def _start_timer(self, subject: Subject, name: str, now: dt.datetime) -> None:
+        timer = self.workflow.timer(name)
+        if timer is None or subject.pair is None:
+            return
+        pid = subject.sender.participant_id if subject.sender else None
+        self.store.conn.execute("UPDATE timers SET status = 'cancelled' WHERE pair_id = ? AND name = ? AND "
+                                "participant_id IS ? AND status = 'pending'", (subject.pair["id"], name, pid))
+        self._schedule(subject.pair, timer, self._facts(subject.pair), now, participant_id=pid)
+
+    # ------------------------------------------------------------------ agreements
+
+    def agreement(self, pair_id: int) -> AgreementView:
+        rows = self.store.all('SELECT version, "values", proposed_by, confirmed, active_at FROM agreements '
+                              "WHERE pair_id = ? ORDER BY version", (pair_id,))
+        if not rows:
+            return AgreementView()
+        latest = rows[-1]
+        active = [r for r in rows if r["active_at"]]
+        return AgreementView(
+            active_version=active[-1]["version"] if active else 0,
+            active=self._typed(json.loads(active[-1]["values"])) if active else {},
+            latest_version=latest["version"],
+            latest=self._typed(json.loads(latest["values"])),
+            latest_by=latest["proposed_by"],
+            confirmed=tuple(sorted(json.loads(latest["confirmed"]))),
+        )
+
+    def _propose(self, subject: Subject, d: ProposeAgreement, now: dt.datetime) -> None:
+        assert subject.pair is not None
+        values = json.dumps({k: _jsonable(v) for k, v in d.values.items()}, sort_keys=True)
+        self.store.insert("agreements", {"pair_id": subject.pair["id"], "version": d.version, "values": values,
+                                         "proposed_by": d.by, "proposed_at": iso(now),
+                                         "confirmed": json.dumps({d.by: iso(now)})})
+        self.store.log("agreement-proposed", now, pair_id=subject.pair["id"], version=d.version, by=d.by)
+
+    def _confirm(self, subject: Subject, d: ConfirmAgreement, now: dt.datetime) -> None:
+        assert subject.pair is not None
+        row = self.store.one("SELECT id, confirmed FROM agreements WHERE pair_id = ? AND version = ?",
+                             (subject.pair["id"], d.version))
+        assert row is not None, f"agreement version {d.version} of pair {subject.pair['id']} is missing"
+        confirmed = {**json.loads(row["confirmed"]), d.role: iso(now)}
+        self.store.update("agreements", row["id"], confirmed=json.dumps(confirmed, sort_keys=True),
+                          active_at=iso(now) if d.activate else None)
+        self.store.log("agreement-confirmed", now, pair_id=subject.pair["id"], version=d.version, by=d.role,
+                       in_force=d.activate)
+
+    def _typed(self, values: dict[str, Any], form: str = "agreement") -> dict[str, Any]:
+        kinds = {f.name: f.kind for f in self.workflow.forms.get(form, ())}
+        out = {}
+        for name, value in values.items():
+            if kinds.get(name) == "date" and isinstance(value, str):
+                try:
+                    value = dt.date.fromisoformat(value)
+                except ValueError:
+                    pass
+            elif isinstance(value, list):
+                value = tuple(value)
+            out[name] = value
+        return out
+
+    # ------------------------------------------------------------------ drafts
 
     def _save_draft(self, subject: Subject, d: SaveDraft, now: dt.datetime) -> None:
         assert subject.pair is not None
@@ -122,17 +332,13 @@ class Applier:
         row = self.store.one('SELECT "values" FROM drafts WHERE pair_id = ? AND form = ?', (pair_id, form))
         if not row:
             return {}
-        kinds = {f.name: f.kind for f in self.workflow.forms.get(form, ())}
-        values = {}
-        for name, value in json.loads(row["values"]).items():
-            if kinds.get(name) == "date" and isinstance(value, str):
-                value = dt.date.fromisoformat(value)
-            elif isinstance(value, list):
-                value = tuple(value)
-            values[name] = value
-        return values
+        return self._typed(json.loads(row["values"]), form)
 
     # ------------------------------------------------------------------ email
+
+    def _recipient(self, pair: dict[str, Any], role: str) -> Recipient:
+        return Recipient(pair[f"{role}_email"], pair[f"{role}_name"], role, pair[f"{role}_id"],
+                         tz=pair.get(f"{role}_tz") or None)
 
     def recipients(self, subject: Subject, audience: str) -> list[Recipient]:
         pair = subject.pair
@@ -147,43 +353,89 @@ class Applier:
             return [subject.sender] if subject.sender else []
         if pair is None:
             return []
-        mentor = Recipient(pair["mentor_email"], pair["mentor_name"], "mentor", pair["mentor_id"])
-        mentee = Recipient(pair["mentee_email"], pair["mentee_name"], "mentee", pair["mentee_id"])
+        mentor, mentee = self._recipient(pair, "mentor"), self._recipient(pair, "mentee")
         if audience == "mentor":
             return [mentor]
         if audience == "mentee":
             return [mentee]
+        if audience == "both":
+            return [mentee, mentor]
         if audience == "partner" and subject.sender is not None:
             return [mentee if subject.sender.participant_id == pair["mentor_id"] else mentor]
+        if audience == "unvoted":
+            voted = {role for v in (self._facts(pair).get("votes") or {}).values() for role in v}
+            return [r for r in (mentee, mentor) if r.role not in voted]
         return []
 
     def context(self, subject: Subject, now: dt.datetime, expects: str | None,
-                for_coordinators: bool = False) -> dict[str, Any]:
+                for_coordinators: bool = False, recipient: Recipient | None = None) -> dict[str, Any]:
         pair = subject.pair
-        local_now = now.astimezone(self.tz)
+        zone = zoneinfo.ZoneInfo(recipient.tz) if recipient is not None and recipient.tz else self.tz
+        local_now = now.astimezone(zone)
         ctx: dict[str, Any] = {
             "now": local_now,
             "today": display_date(local_now.date()),
             "coordinators": ", ".join(self.config.scheme.coordinators),
             "sender": subject.sender,
             "reply_subject": _re(subject.their_subject, self.config.scheme.name),
+            "settings": dict(self.workflow.settings),
+            "support": self.config.scheme.support,
+            "partner_visible": False,
+            "when": lambda value, _tz=(recipient.tz if recipient is not None and recipient.tz else
+                                       self.config.scheme.timezone): when_text(value, _tz),
         }
         if pair is not None:
             state = self.workflow.states.get(pair["state"])
+            facts = self._facts(pair)
             ctx["pair"] = {"id": pair["id"], "state": pair["state"],
-                           "state_description": state.description if state else ""}
-            ctx["mentor"] = Recipient(pair["mentor_email"], pair["mentor_name"], "mentor", pair["mentor_id"])
-            ctx["mentee"] = Recipient(pair["mentee_email"], pair["mentee_name"], "mentee", pair["mentee_id"])
+                           "state_description": state.description if state else "",
+                           "final": bool(state and state.final)}
+            ctx["mentor"] = self._recipient(pair, "mentor")
+            ctx["mentee"] = self._recipient(pair, "mentee")
+            # A partner's address and words are shown only once the mentor has accepted,
+            # and never after the pair ended (declined, expired, not a good fit, ended).
+            ctx["partner_visible"] = pair["state"] not in self.workflow.settings.get(
+                "private_states", ("introduced",)) and not (state and state.final)
+            tz = recipient.tz if recipient is not None and recipient.tz else self.config.scheme.timezone
+            ctx["dates"] = {
+                "review": _day(facts.get("review_date")),
+                "proposed_review": _day(facts.get("proposed_review_date")),
+                "next_meeting": when_text(facts.get("next_meeting"), tz),
+                "cancelled_meeting": when_text(facts.get("cancelled_meeting"), tz),
+                "first_meeting": _day(facts.get("first_meeting")),
+                "paused_until": _day(facts.get("paused_until")),
+                "last_meeting": _day(facts.get("last_meeting")),
+                "ended": _day((facts.get("ended_at") or "")[:10]),
+            }
+            ctx["counts"] = {"meetings": facts.get("meetings", 0), "minutes": facts.get("minutes", 0),
+                             "interval_days": facts.get("interval_days"), "notice_hours": facts.get("notice_hours")}
         spec = self.workflow.replies.get(expects or "")
-        ctx["commands"] = {name: list(words) for name, words in spec.commands.items()} if spec else {}
-        # The pair's own content (forms as filled in so far): never for coordinators.
+        ctx["commands"] = {name: list(words) for name, words in self.workflow.commands(expects).items()}
+        ctx["anytime"] = {name: list(words) for name, words in self.workflow.commands(None).items()}
+        # The pair's own content (forms as filled in so far, the agreement): never for coordinators.
         ctx["form"] = ""
         ctx["forms"] = {}
+        ctx["agreement"] = {"version": 0, "text": "", "in_force": 0}
         if pair is not None and not for_coordinators:
             for name, fields in self.workflow.forms.items():
-                ctx["forms"][name] = formlib.render_form(fields, self.draft(pair["id"], name))
+                values = self.draft(pair["id"], name)
+                if name == "agreement" and not values:
+                    values = self.agreement(pair["id"]).latest
+                ctx["forms"][name] = formlib.render_form(fields, values)
             if spec is not None and spec.form:
                 ctx["form"] = ctx["forms"][spec.form]
+            ag = self.agreement(pair["id"])
+            fields = self.workflow.forms.get("agreement", ())
+            ctx["agreement"] = {
+                "version": ag.latest_version, "in_force": ag.active_version,
+                "text": formlib.render_form(fields, ag.latest) if ag.latest_version else "",
+                "in_force_text": formlib.render_form(fields, ag.active) if ag.active_version else "",
+                "objectives": list(ag.active.get("objectives") or ag.latest.get("objectives") or ()),
+            }
+            ctx["record"] = _History(self.store, pair["id"], self._facts(pair))
+        elif pair is not None:
+            ag = self.agreement(pair["id"])
+            ctx["agreement"] = {"version": ag.latest_version, "in_force": ag.active_version, "text": ""}
         return ctx
 
     def _send(self, subject: Subject, d: Send, now: dt.datetime) -> list[int]:
@@ -193,9 +445,11 @@ class Applier:
             coordinator = r.role == "coordinator"
             if coordinator:
                 variables = {k: v for k, v in variables.items() if k not in CONFIDENTIAL_VARS}
-            ctx = {**self.context(subject, now, d.expects, for_coordinators=coordinator), **variables}
+            ctx = {**ACTION_VARS, **self.context(subject, now, d.expects, for_coordinators=coordinator, recipient=r),
+                   **variables}
             day = now.astimezone(self.tz).date().isoformat()
             key = subject.key or f"note:{day}"
+            calendar = self._invite(subject, d.invite, r, now) if d.invite and not coordinator else None
             oid = enqueue(
                 self.store, self.config, self.renderer, self.tokens,
                 key=f"{key}:{d.template}:{r.email}",
@@ -209,10 +463,90 @@ class Applier:
                 in_reply_to=subject.in_reply_to if d.to == "sender" else "",
                 references=subject.references if d.to == "sender" else (),
                 exempt=d.exempt,
+                ref=d.ref,
+                calendar=calendar,
             )
             if oid is not None:
                 queued.append(oid)
         return queued
+
+    def _invite(self, subject: Subject, kind: str, r: Recipient, now: dt.datetime) -> tuple[bytes, str] | None:
+        """The iCalendar invite an email carries: (bytes, method), or None when there is no event."""
+        pair = subject.pair
+        if pair is None:
+            return None
+        facts = self._facts(pair)
+        scheme = self.config.scheme
+        mentor, mentee = self._recipient(pair, "mentor"), self._recipient(pair, "mentee")
+        attendees = [(mentee.email, mentee.name), (mentor.email, mentor.name)]
+        other = mentor if r.role == "mentee" else mentee
+        common = dict(organizer=(scheme.address, scheme.name), attendees=attendees, now=now,
+                      reader_tz=r.tz or scheme.timezone)
+        if kind in ("meeting", "meeting-cancel"):
+            start = facts.get("next_meeting") if kind == "meeting" else facts.get("cancelled_meeting")
+            if not start:
+                return None
+            method = "REQUEST" if kind == "meeting" else "CANCEL"
+            body = make_invite(uid=f"pair-{pair['id']}-meeting-{facts.get('meeting_n', 1)}@{scheme.domain}",
+                               sequence=int(facts.get("meeting_seq", 0)), method=method,
+                               summary=f"Mentoring: {mentee.name} and {mentor.name}",
+                               description=f"Your mentoring meeting with {other.name} ({scheme.name}).",
+                               start=start, minutes=facts.get("meeting_minutes"), **common)
+            return body, method
+        if kind == "review":
+            day = facts.get("review_date")
+            if not day:
+                return None
+            body = make_invite(uid=f"pair-{pair['id']}-review@{scheme.domain}",
+                               sequence=int(facts.get("review_seq", 0)), method="REQUEST",
+                               summary=f"Mentoring review: {mentee.name} and {mentor.name}",
+                               description=(f"The review date you agreed with {other.name}: how is the mentoring "
+                                            f"going, and do you want to continue? ({scheme.name})"),
+                               start=day, minutes=None, **common)
+            return body, "REQUEST"
+        return None
+
+
+class _History:
+    """A pair's record for its members (the CPD record): read only when a template asks."""
+
+    def __init__(self, store: Store, pair_id: int, facts: dict[str, Any]):
+        self._store = store
+        self._pair_id = pair_id
+        self._facts = facts
+
+    @property
+    def meetings(self) -> list[dict[str, Any]]:
+        rows = self._store.all("SELECT day, minutes FROM meetings WHERE pair_id = ? ORDER BY day, id", (self._pair_id,))
+        return [{"day": _day(r["day"]), "minutes": r["minutes"]} for r in rows]
+
+    @property
+    def total_minutes(self) -> int:
+        return int(self._store.scalar("SELECT coalesce(sum(minutes), 0) FROM meetings WHERE pair_id = ?",
+                                      (self._pair_id,)))
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        return dict(self._facts.get("progress") or {})
+
+    @property
+    def reviews(self) -> list[dict[str, Any]]:
+        rows = self._store.all("SELECT at, kind, data FROM events WHERE pair_id = ? AND kind IN "
+                               "('review-held', 'review-date-confirmed') ORDER BY id", (self._pair_id,))
+        return [{"day": _day(r["at"][:10]), "kind": r["kind"]} for r in rows]
+
+    @property
+    def started(self) -> str:
+        return _day(self._store.scalar("SELECT created_at FROM pairs WHERE id = ?", (self._pair_id,))[:10])
+
+
+def _day(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return display_date(dt.date.fromisoformat(str(value)[:10]))
+    except ValueError:
+        return str(value)
 
 
 def _re(subject: str, scheme: str) -> str:
@@ -228,3 +562,4 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, tuple):
         return list(v)
     return v
+
