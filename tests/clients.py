@@ -24,14 +24,13 @@ def _text(msg: EmailMessage) -> str:
 
 
 def _headers(original: EmailMessage, sender: str, subject_prefix: str, *, to: str | None = None,
-             threaded: bool = True) -> EmailMessage:
+             threaded: bool = True, date=None) -> EmailMessage:
     reply = EmailMessage()
     reply["From"] = sender
     reply["To"] = to or original["Reply-To"] or original["From"]
     subject = str(original["Subject"])
     reply["Subject"] = subject if subject.lower().startswith("re:") else f"{subject_prefix} {subject}"
-    date = parsedate_to_datetime(str(original["Date"]))
-    reply["Date"] = format_datetime(date)
+    reply["Date"] = format_datetime(date or parsedate_to_datetime(str(original["Date"])))
     reply["Message-ID"] = make_msgid(domain=sender.split("@")[-1].strip(">"))
     if threaded:
         reply["In-Reply-To"] = original["Message-ID"]
@@ -93,3 +92,28 @@ def inline_reply(raw: bytes, answers: dict[str, str], sender: str, **kw) -> byte
                 out.append(answer)
     reply.set_content("\n".join(out) + "\n")
     return reply.as_bytes()
+
+
+def mutt_reply(raw: bytes, answer: str, sender: str, **kw) -> bytes:
+    """mutt: plain text, "On <date>, <name> wrote:", the original quoted with "> ", and
+    the answer written below the quote (bottom-posted), then a "-- " signature."""
+    original = _original(raw)
+    reply = _headers(original, sender, "Re:", **kw)
+    name = original["From"].addresses[0].display_name
+    quoted = "\n".join("> " + line if line else ">" for line in _text(original).splitlines())
+    reply["User-Agent"] = "Mutt/2.2.9 (2022-11-12)"
+    reply.set_content(f"On Mon, Mar 02, 2026 at 09:00:00AM +0000, {name} wrote:\n{quoted}\n\n{answer}\n\n-- \n"
+                      f"{sender.split('<')[0].strip()}\n")
+    return reply.as_bytes()
+
+
+def new_email(to: str, answer: str, sender: str, subject: str = "Mentoring", date=None) -> bytes:
+    """A new email (not a reply) from a participant to the scheme's address."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date) if date else format_datetime(parsedate_to_datetime("Mon, 2 Mar 2026 09:00:00 +0000"))
+    msg["Message-ID"] = make_msgid(domain=sender.split("@")[-1].strip(">"))
+    msg.set_content(answer + "\n")
+    return msg.as_bytes()

@@ -11,7 +11,8 @@ from harness import COORDINATOR, Installation, MENTEE, MENTOR, body
 
 
 def accepted(mf: Installation) -> bytes:
-    """Pair, accept, and return the raw email that brought the mentee the agreement form."""
+    """Pair, accept, meet, both decide to go on; return the raw email that brought the
+    mentee the agreement form."""
     mf.cli("pair", MENTEE, MENTOR)
     mf.cli("run-once")
     [intro] = [m for m in mf.sink.wait_for(2) if MENTOR in m.rcpt_tos]
@@ -20,9 +21,21 @@ def accepted(mf: Installation) -> bytes:
     mf.cli("run-once")
     mf.sink.wait_for(2)
     [to_mentee] = mf.sent_to(MENTEE)
-    assert "Location:" in body(to_mentee) and "Review date:" in body(to_mentee)
     mf.sink.clear()
-    return to_mentee.raw
+    mf.account.append(gmail_reply(to_mentee.raw, "MET today", f"Sam Lee <{MENTEE}>"))
+    mf.cli("run-once")
+    mf.sink.wait_for(2)
+    [ask_mentee], [ask_mentor] = mf.sent_to(MENTEE), mf.sent_to(MENTOR)
+    mf.sink.clear()
+    mf.account.append(gmail_reply(ask_mentee.raw, "Yes", f"Sam Lee <{MENTEE}>"))
+    mf.account.append(outlook_reply(ask_mentor.raw, "Yes", f"Ada <{MENTOR}>"))
+    mf.cli("run-once")
+    mf.sink.wait_for(3)
+    [form_email] = [m for m in mf.sent_to(MENTEE) if "Location:" in body(m)]
+    assert "Review date:" in body(form_email)
+    assert states(mf) == ["agreeing"]
+    mf.sink.clear()
+    return form_email.raw
 
 
 def states(mf: Installation) -> list[str]:
@@ -56,7 +69,7 @@ def test_agreement_half_understood_then_completed_then_confirmed(mf):
     assert "you wrote \"3 January 2020\"" in text and "in the past" in text
     assert "We did not recognise Favourite colour" in text
     assert "Frequncy" in text and "Please check" in text, "a label read despite a typo is pointed out"
-    assert states(mf) == ["accepted"]
+    assert states(mf) == ["agreeing"]
 
     # 2. Sam answers the note inline, under the quoted (pre-filled) form.
     mf.sink.clear()
@@ -69,7 +82,7 @@ def test_agreement_half_understood_then_completed_then_confirmed(mf):
     mf.sink.wait_for(2)
     [proposed] = mf.sent_to(MENTOR)
     [receipt] = mf.sent_to(MENTEE)
-    assert states(mf) == ["agreement-proposed"]
+    assert states(mf) == ["agreeing"]
     for mail in (proposed, receipt):
         t = body(mail)
         assert "Location: Video call (Teams)" in t and "Frequency: Monthly" in t
@@ -83,7 +96,7 @@ def test_agreement_half_understood_then_completed_then_confirmed(mf):
     mf.account.append(outlook_reply(proposed.raw, "Agreed - looks good.", f"Ada <{MENTOR}>"))
     mf.cli("run-once")
     mf.sink.wait_for(3)
-    assert states(mf) == ["agreed"]
+    assert states(mf) == ["active"]
     [to_coord] = mf.sent_to(COORDINATOR)
     for secret in ("grant application", "Video call", "Teams", "45 minutes"):
         assert secret not in to_coord.raw.decode("utf-8", "replace"), f"{secret!r} reached the coordinators"
@@ -107,12 +120,12 @@ def test_changes_proposed_by_the_partner_go_back_for_confirmation(mf):
     mf.sink.wait_for(2)
     [back] = mf.sent_to(MENTEE)
     assert "Frequency: Every two weeks" in body(back) and "AGREE" in body(back)
-    assert states(mf) == ["agreement-proposed"]
+    assert states(mf) == ["agreeing"]
     mf.sink.clear()
     mf.account.append(gmail_reply(back.raw, "Agree", f"Sam <{MENTEE}>"))
     mf.cli("run-once")
     mf.sink.wait_for(3)
-    assert states(mf) == ["agreed"]
+    assert states(mf) == ["active"]
 
 
 def test_a_reply_with_no_form_answers_changes_nothing(mf):
@@ -121,7 +134,7 @@ def test_a_reply_with_no_form_answers_changes_nothing(mf):
     mf.cli("run-once")
     [note] = mf.sink.wait_for(1)
     assert "did not find any answers to the form" in body(note) and "Location:" in body(note)
-    assert states(mf) == ["accepted"]
+    assert states(mf) == ["agreeing"]
 
 
 # --------------------------------------------------------------------------- machine mail

@@ -40,8 +40,8 @@ def test_accept_by_outlook_reply(mf: Installation):
     mf.sink.wait_for(2)
     [to_mentor] = mf.sent_to(MENTOR)
     [to_mentee] = mf.sent_to(MENTEE)
-    assert "you are now mentoring Sam Lee" in to_mentor.message["Subject"]
-    assert "Dr Ada Byron will be your mentor" in to_mentee.message["Subject"]
+    assert "you and Sam Lee can now get to know each other" in to_mentor.message["Subject"]
+    assert "Dr Ada Byron would like to mentor you" in to_mentee.message["Subject"]
     assert MENTOR in body(to_mentee), "the mentee is given the mentor's address"
     assert "Happy to help" not in body(to_mentee), "nothing the mentor wrote is passed on"
 
@@ -52,7 +52,7 @@ def test_accept_by_outlook_reply(mf: Installation):
     assert "\\Seen" in mf.account.flags(puid, "Processed")
 
     status = mf.status()
-    assert [p["state"] for p in status["pairs"]] == ["accepted"]
+    assert [p["state"] for p in status["pairs"]] == ["getting-to-know"]
     assert status["inbound"] == {"processed": 1}
 
     # Nothing is sent twice.
@@ -123,7 +123,7 @@ def test_unclear_reply_gets_a_question_not_a_guess(mf: Installation):
     mf.account.append(gmail_reply(note.raw, "Accept", f"Ada <{MENTOR}>"))
     mf.cli("run-once")
     mf.sink.wait_for(2)
-    assert [p["state"] for p in mf.status()["pairs"]] == ["accepted"]
+    assert [p["state"] for p in mf.status()["pairs"]] == ["getting-to-know"]
 
 
 def test_console_script_runs_the_flow(mf: Installation):

@@ -16,8 +16,8 @@ def test_demo_plays_a_scheme_with_no_mail_server(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "Introducing you to Sam Lee" in out and "Good news: Dr Ada Byron will be your mentor" in out
-    assert "1 processed" in out and "Pair 1 is now 'accepted'" in out
+    assert "Introducing you to Sam Lee" in out and "Good news: Dr Ada Byron would like to mentor you" in out
+    assert "1 processed" in out and "Pair 1 is now 'getting-to-know'" in out
     assert str(tmp_path / "mailflow.db") in out and str(tmp_path / "outgoing-mail") in out
 
     box = mailbox.Maildir(str(tmp_path / "outgoing-mail"), create=False)
@@ -28,4 +28,4 @@ def test_demo_plays_a_scheme_with_no_mail_server(tmp_path):
     ])
     db = sqlite3.connect(tmp_path / "mailflow.db")
     assert db.execute("SELECT source, status FROM inbound").fetchall() == [("smtp", "processed")]
-    assert db.execute("SELECT state FROM pairs").fetchall() == [("accepted",)]
+    assert db.execute("SELECT state FROM pairs").fetchall() == [("getting-to-know",)]

@@ -30,7 +30,7 @@ def test_a_plus_address_whose_case_was_changed_still_matches(tmp_path, smtp_sink
     reply_to = mail.message["Reply-To"].addresses[0].addr_spec
     raw = outlook_reply(mail.raw, "Accept", f"Ada <{MENTOR}>", to=reply_to.upper(), threaded=False)
     assert service.process(service.receive(raw, source="smtp")) == "processed"
-    assert service.store.pair(1)["state"] == "accepted"
+    assert service.store.pair(1)["state"] == "getting-to-know"
 
 
 def test_an_expired_token_changes_nothing_and_says_so(tmp_path, smtp_sink):

@@ -81,7 +81,7 @@ def test_garbage_and_broken_messages_are_kept_and_never_stop_the_loop(mf):
     assert [r["status"] for r in rows] == ["ignored", "ignored", "ignored", "processed"]
     assert all(r["reason"] for r in rows[:3])
     assert all(r["imap_done"] for r in rows)
-    assert [p["state"] for p in mf.status()["pairs"]] == ["accepted"]
+    assert [p["state"] for p in mf.status()["pairs"]] == ["getting-to-know"]
 
 
 def test_our_own_mail_coming_back_is_dropped_silently(mf):
@@ -127,7 +127,7 @@ def test_failure_mid_processing_quarantines_then_replays(tmp_path, imap_account,
     assert "processed" in out
     mf.cli("run-once")
     mf.sink.wait_for(3)
-    assert [p["state"] for p in mf.status()["pairs"]] == ["accepted"]
+    assert [p["state"] for p in mf.status()["pairs"]] == ["getting-to-know"]
     assert any("Dr Ada Byron accepted" in body(m) for m in mf.sent_to(MENTEE))
     mf.cli("replay", str(row["id"]), expect=1)  # replaying a processed message would act twice
 
@@ -139,7 +139,7 @@ def test_reply_after_the_plus_address_was_lost_matches_by_in_reply_to(mf):
     mf.account.append(reply)
     mf.cli("run-once")
     mf.sink.wait_for(2)
-    assert [p["state"] for p in mf.status()["pairs"]] == ["accepted"]
+    assert [p["state"] for p in mf.status()["pairs"]] == ["getting-to-know"]
 
 
 def test_reply_with_no_token_and_no_thread_gets_a_note(mf):

@@ -45,7 +45,7 @@ def test_serve_uses_idle_reconnects_and_stops_cleanly(tmp_path, imap_account, sm
             smtp_sink.wait_for(5, timeout=30)
             assert proxy.connections > connections, "the service reconnected"
             note = smtp_sink.messages[-1]
-            assert note.rcpt_tos == [MENTEE] and "did not find any answers to the form" in body(note)
+            assert note.rcpt_tos == [MENTEE] and "did not ask for an answer" in body(note)
 
             # 3. SIGTERM: a clean exit, status 0, nothing left half-done.
             proc.send_signal(signal.SIGTERM)
@@ -84,7 +84,7 @@ def test_serve_with_the_lmtp_listener_instead_of_imap(tmp_path, imap_account, sm
         smtp_sink.wait_for(4, timeout=20)  # processed at once, not after poll_seconds
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
-    assert [p["state"] for p in mf.status()["pairs"]] == ["accepted"]
+    assert [p["state"] for p in mf.status()["pairs"]] == ["getting-to-know"]
 
 
 def _lmtp_ready(port: int) -> bool:

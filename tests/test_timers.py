@@ -26,10 +26,12 @@ def test_reminder_fires_once_after_a_week_and_can_be_answered(tmp_path, smtp_sin
     # ACCEPT in reply to the reminder works like a reply to the introduction.
     inbound = service.receive(outlook_reply(reminder.raw, "Accept", f"Ada <{MENTOR}>"), source="smtp")
     assert service.process(inbound) == "processed"
-    assert service.store.pair(1)["state"] == "accepted"
+    assert service.store.pair(1)["state"] == "getting-to-know"
     timers = service.store.all("SELECT name, status FROM timers ORDER BY id")
     assert timers == [{"name": "introduction-reminder", "status": "fired"},
-                      {"name": "agreement-reminder", "status": "pending"}]
+                      {"name": "introduction-last-reminder", "status": "cancelled"},
+                      {"name": "introduction-expired", "status": "cancelled"},
+                      {"name": "decision-ask", "status": "pending"}]
 
 
 def test_leaving_the_state_cancels_the_reminder(tmp_path, smtp_sink):
@@ -41,7 +43,7 @@ def test_leaving_the_state_cancels_the_reminder(tmp_path, smtp_sink):
     service.process(inbound)
     service.clock.advance(days=30)
     assert service.fire_timers() == 0
-    assert service.store.all("SELECT status FROM timers") == [{"status": "cancelled"}]
+    assert service.store.all("SELECT DISTINCT status FROM timers") == [{"status": "cancelled"}]
     smtp_sink.clear()
     service.deliver()
     assert all("Reminder" not in body(m) for m in smtp_sink.wait_for(3))
