@@ -333,7 +333,7 @@ class Service:
 
 
 def _recipient(row: dict) -> Recipient:
-    return Recipient(row["email"], row["name"], row["role"], row["id"])
+    return Recipient.of(row)
 
 
 def _stranger(mail: Mail) -> Recipient | None:

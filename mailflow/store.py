@@ -253,7 +253,9 @@ class Store:
     def pair(self, pair_id: int) -> dict[str, Any] | None:
         return self.one(
             """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
-                      mo.email AS mentor_email, mo.name AS mentor_name
+                      mo.email AS mentor_email, mo.name AS mentor_name,
+                      json_extract(me.extra, '$.greeting') AS mentee_greeting,
+                      json_extract(mo.extra, '$.greeting') AS mentor_greeting
                FROM pairs p JOIN participants me ON me.id = p.mentee_id
                             JOIN participants mo ON mo.id = p.mentor_id
                WHERE p.id = ?""",
@@ -262,7 +264,9 @@ class Store:
 
     def pairs(self, email: str | None = None) -> list[dict[str, Any]]:
         sql = """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
-                        mo.email AS mentor_email, mo.name AS mentor_name
+                        mo.email AS mentor_email, mo.name AS mentor_name,
+                        json_extract(me.extra, '$.greeting') AS mentee_greeting,
+                        json_extract(mo.extra, '$.greeting') AS mentor_greeting
                  FROM pairs p JOIN participants me ON me.id = p.mentee_id
                               JOIN participants mo ON mo.id = p.mentor_id"""
         if email:

@@ -5,19 +5,23 @@ Rendering (:func:`render_form`)
 One block per field, in the declared order::
 
     Location: The library
-    (where you will meet)
+
+    Frequency:
+    (how often you will meet)
 
     Objectives:
-    (up to three things you want to work on)
     1. Build confidence
     2. Learn Python
 
 * ``Label: value`` on one line; the value is blank, or pre-filled (dates as
   "Tuesday 3 March 2026", choices by their name, numbers as digits).
-* ``kind="list"`` values go under the label as a numbered list.
-* The help text, if any, is on its own line in round brackets after the label line.
-  A choice field without help gets ``(one of: A, B or C)``. Help lines are ignored when
-  read back, quoted or not. Fields are separated by a blank line when any field has help.
+* ``kind="list"`` values go under the label as a numbered list; a text value over
+  several lines continues under the label line.
+* The help text, if any, is on its own line in round brackets after the label line,
+  and only for a field that has no value yet: a blank form carries every help line, an
+  echoed (filled) form none, so each answer sits right by its label. A choice field
+  without help gets ``(one of: A, B or C)``. Help lines are ignored when read back,
+  quoted or not. Fields are separated by a blank line when any help line is shown.
 
 ``read_form(render_form(fields, values), ...)`` gives back ``values``.
 
@@ -126,9 +130,9 @@ def render_form(fields: Sequence[FieldSpec], values: Mapping[str, object] | None
     """The form as printed in our emails (see the module docstring)."""
     values = values or {}
     blocks: list[list[str]] = []
+    shown_help = False
     for spec in fields:
         value = values.get(spec.name)
-        help_line = f"({help_text(spec)})" if help_text(spec) else ""
         block: list[str] = []
         if spec.kind == "list":
             if value is None or value == "":
@@ -137,23 +141,24 @@ def render_form(fields: Sequence[FieldSpec], values: Mapping[str, object] | None
                 items = [value]
             else:
                 items = [_format_scalar(v) for v in value]  # type: ignore[union-attr]
+            items = [item for item in items if item]
             block.append(f"{spec.label}:")
-            if help_line:
-                block.append(help_line)
-            block.extend(f"{i}. {item}" for i, item in enumerate(items, 1) if item)
+            filled = bool(items)
+            block.extend(f"{i}. {item}" for i, item in enumerate(items, 1))
         else:
             text = _format_scalar(value)
             if spec.kind == "choice" and text and spec.choices:
                 text = _read_choice(text, spec)[0] or text  # its name, e.g. "fortnightly" -> "Every two weeks"
             block.append(f"{spec.label}: {text}".rstrip())
-            if help_line:
-                block.append(help_line)
+            filled = bool(text)
+        if not filled and help_text(spec):
+            block.insert(1, f"({help_text(spec)})")
+            shown_help = True
         blocks.append(block)
-    separator = [""] if any(help_text(s) for s in fields) else []
     out: list[str] = []
     for i, block in enumerate(blocks):
-        if i:
-            out.extend(separator)
+        if i and shown_help:
+            out.append("")
         out.extend(block)
     return "\n".join(out)
 

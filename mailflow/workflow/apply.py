@@ -19,7 +19,7 @@ from typing import Any
 
 from ..clock import TokenSource, iso
 from ..config import Config
-from ..outbox import Recipient, enqueue
+from ..outbox import Recipient, enqueue, greeting_of
 from ..parse import forms as formlib
 from ..parse.dates import display as display_date
 from ..render import Renderer
@@ -141,14 +141,16 @@ class Applier:
             for addr in self.config.scheme.coordinators:
                 row = self.store.participant_by_email(addr)
                 out.append(Recipient(addr, row["name"] if row else "Coordinator", "coordinator",
-                                     row["id"] if row else None))
+                                     row["id"] if row else None, greeting_of(row["extra"]) if row else ""))
             return out
         if audience == "sender":
             return [subject.sender] if subject.sender else []
         if pair is None:
             return []
-        mentor = Recipient(pair["mentor_email"], pair["mentor_name"], "mentor", pair["mentor_id"])
-        mentee = Recipient(pair["mentee_email"], pair["mentee_name"], "mentee", pair["mentee_id"])
+        mentor = Recipient(pair["mentor_email"], pair["mentor_name"], "mentor", pair["mentor_id"],
+                           pair.get("mentor_greeting") or "")
+        mentee = Recipient(pair["mentee_email"], pair["mentee_name"], "mentee", pair["mentee_id"],
+                           pair.get("mentee_greeting") or "")
         if audience == "mentor":
             return [mentor]
         if audience == "mentee":
@@ -172,10 +174,13 @@ class Applier:
             state = self.workflow.states.get(pair["state"])
             ctx["pair"] = {"id": pair["id"], "state": pair["state"],
                            "state_description": state.description if state else ""}
-            ctx["mentor"] = Recipient(pair["mentor_email"], pair["mentor_name"], "mentor", pair["mentor_id"])
-            ctx["mentee"] = Recipient(pair["mentee_email"], pair["mentee_name"], "mentee", pair["mentee_id"])
+            ctx["mentor"] = Recipient(pair["mentor_email"], pair["mentor_name"], "mentor", pair["mentor_id"],
+                                      pair.get("mentor_greeting") or "")
+            ctx["mentee"] = Recipient(pair["mentee_email"], pair["mentee_name"], "mentee", pair["mentee_id"],
+                                      pair.get("mentee_greeting") or "")
         spec = self.workflow.replies.get(expects or "")
         ctx["commands"] = {name: list(words) for name, words in spec.commands.items()} if spec else {}
+        ctx["expects_reply"] = spec is not None  # the footer invites a reply only then
         # The pair's own content (forms as filled in so far): never for coordinators.
         ctx["form"] = ""
         ctx["forms"] = {}
