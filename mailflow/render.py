@@ -539,7 +539,9 @@ class _MailPolicy(EmailPolicy):
             if value.isascii() and max(map(len, value.split()), default=0) <= 60:
                 return _folded(f"{name}: {value}", self.linesep)
             return f"{name}: {_encoded(name, value, self.linesep)}{self.linesep}"
-        if key == "list-id" and not value.isascii():
+        if key == "list-id":
+            if value.isascii():
+                return _folded(f"{name}: {value}", self.linesep)
             phrase, _, rest = value.rpartition(" <")
             return f"{name}: {_encoded(name, phrase, self.linesep)}{self.linesep} <{rest}{self.linesep}"
         if key == "list-unsubscribe" and value.isascii() and len(value) < 900:

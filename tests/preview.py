@@ -109,6 +109,7 @@ class Email:
     audience: str
     raw: bytes
     commands: dict[str, list[str]] = field(default_factory=dict)
+    expects: str | None = None  # the reply context the email opens, if any
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -308,8 +309,8 @@ def _queue(service: Service, template: str, case: dict[str, Any], n: int) -> Ema
     row = store.one("SELECT raw FROM outbox WHERE id = ?", (ids[0],))
     spec = service.workflow.replies.get(expects or "")
     commands = {k: list(v) for k, v in spec.commands.items()} if spec else {}
-    audience = sender.role if to == "sender" else ("coordinator" if to == "coordinators" else to)
-    return Email(template, case.get("variant", ""), audience, row["raw"], commands)
+    audience = service.applier.recipients(subject, to)[0].role
+    return Email(template, case.get("variant", ""), audience, row["raw"], commands, expects)
 
 
 # --------------------------------------------------------------------------- checking
