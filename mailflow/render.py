@@ -167,9 +167,12 @@ class Renderer:
                 **context, "subject": subject, "heading": heading, "lang": context.get("lang") or "en",
                 "body_html": page.body(body), "footer_html": page.footer(footer),
             })
+            html = self.inliner.inline(html)
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {html_name} (for {source}): {exc}") from None
-        return Rendered(subject, plain, self.inliner.inline(html))
+        except css_inline.InlineError as exc:
+            raise TemplateError(f"template {html_name} (for {source}): its CSS cannot be inlined: {exc}") from None
+        return Rendered(subject, plain, html)
 
     def _has(self, name: str) -> bool:
         return any((Path(f) / name).is_file() for f in self.folders)

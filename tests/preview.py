@@ -351,6 +351,8 @@ def static_problems(mail: Email) -> list[str]:
         problems.append("the <html> element has no lang")
     if "<h1" not in html:
         problems.append("the HTML has no <h1> heading")
+    if len(html.encode()) > 100_000:  # Gmail clips a message from 102 kB, footer and links first
+        problems.append(f"the HTML is {len(html.encode()) // 1000} kB; Gmail clips it from 102 kB")
     return problems
 
 
