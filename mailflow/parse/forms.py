@@ -4,11 +4,15 @@ Rendering (:func:`render_form`)
 -------------------------------
 One block per field, in the declared order::
 
+    Location:
+    (where you will meet)
+
+    Objectives:
+    (up to three things you want to work on)
+
+blank, and echoed::
+
     Location: The library
-
-    Frequency:
-    (how often you will meet)
-
     Objectives:
     1. Build confidence
     2. Learn Python
@@ -18,10 +22,10 @@ One block per field, in the declared order::
 * ``kind="list"`` values go under the label as a numbered list; a text value over
   several lines continues under the label line.
 * The help text, if any, is on its own line in round brackets after the label line,
-  and only for a field that has no value yet: a blank form carries every help line, an
-  echoed (filled) form none, so each answer sits right by its label. A choice field
-  without help gets ``(one of: A, B or C)``. Help lines are ignored when read back,
-  quoted or not. Fields are separated by a blank line when any help line is shown.
+  in the blank form only: a form with any value in it is an echo of answers, which
+  sit right by their labels with no help between them. A choice field without help
+  gets ``(one of: A, B or C)``. Help lines are ignored when read back, quoted or not.
+  Fields are separated by a blank line when help lines are shown.
 
 ``read_form(render_form(fields, values), ...)`` gives back ``values``.
 
@@ -126,11 +130,17 @@ def _format_scalar(value: object) -> str:
     return str(value).strip()
 
 
+def _is_blank(value: object) -> bool:
+    if isinstance(value, (list, tuple)):
+        return not any(_format_scalar(v) for v in value)
+    return not _format_scalar(value)
+
+
 def render_form(fields: Sequence[FieldSpec], values: Mapping[str, object] | None = None) -> str:
     """The form as printed in our emails (see the module docstring)."""
     values = values or {}
     blocks: list[list[str]] = []
-    shown_help = False
+    blank = all(_is_blank(values.get(spec.name)) for spec in fields)
     for spec in fields:
         value = values.get(spec.name)
         block: list[str] = []
@@ -141,20 +151,17 @@ def render_form(fields: Sequence[FieldSpec], values: Mapping[str, object] | None
                 items = [value]
             else:
                 items = [_format_scalar(v) for v in value]  # type: ignore[union-attr]
-            items = [item for item in items if item]
             block.append(f"{spec.label}:")
-            filled = bool(items)
-            block.extend(f"{i}. {item}" for i, item in enumerate(items, 1))
+            block.extend(f"{i}. {item}" for i, item in enumerate((item for item in items if item), 1))
         else:
             text = _format_scalar(value)
             if spec.kind == "choice" and text and spec.choices:
                 text = _read_choice(text, spec)[0] or text  # its name, e.g. "fortnightly" -> "Every two weeks"
             block.append(f"{spec.label}: {text}".rstrip())
-            filled = bool(text)
-        if not filled and help_text(spec):
-            block.insert(1, f"({help_text(spec)})")
-            shown_help = True
+        if blank and help_text(spec):
+            block.append(f"({help_text(spec)})")
         blocks.append(block)
+    shown_help = blank and any(help_text(spec) for spec in fields)
     out: list[str] = []
     for i, block in enumerate(blocks):
         if i and shown_help:
