@@ -17,6 +17,7 @@ returned to the caller, which tells the coordinators.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import mailbox
 import smtplib
 import ssl
@@ -27,7 +28,7 @@ from typing import Protocol
 from .clock import Clock, TokenSource, iso, parse_iso
 from .config import Config, OutboxConfig, SmtpConfig
 from .errors import ConnectionFailed
-from .render import Renderer, build_message
+from .render import Renderer, build_message, mailto, scheme_list_id
 from .store import Store
 
 LEASE = dt.timedelta(minutes=10)
@@ -35,23 +36,45 @@ LEASE = dt.timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class Recipient:
+    """Who an email goes to (or is about).
+
+    ``greeting`` is what to call them: the enrolment CSV's optional ``greeting`` column
+    ("Hans", "Dr Park"), or else their whole name. A name is never cut into a guessed
+    first name: "Prof. Dr. med. Hans Müller" has no safe fragment.
+    """
+
     email: str
     name: str
-    role: str  # mentor | mentee | coordinator
+    role: str  # mentor | mentee | coordinator | stranger
     participant_id: int | None = None
+    greeting: str = ""
     tz: str | None = None  # their own IANA time zone (None: the scheme's)
+
+    def __post_init__(self) -> None:
+        greeting = " ".join((self.greeting or "").split())
+        object.__setattr__(self, "greeting", greeting or " ".join(self.name.split()) or self.email)
 
     @property
     def first_name(self) -> str:
-        """The name to greet someone by: the first word of their name that is not a title."""
-        words = self.name.replace(".", " ").split()
-        for word in words:
-            if word.lower() not in _TITLES:
-                return word
-        return self.name
+        """Templates written before ``greeting`` existed: the same as :attr:`greeting`."""
+        return self.greeting
+
+    @classmethod
+    def of(cls, row: dict) -> Recipient:
+        """The recipient for a ``participants`` row (its ``extra`` JSON holds the CSV's other columns)."""
+        return cls(row["email"], row["name"], row["role"], row["id"], greeting_of(row.get("extra")),
+                   tz=row.get("timezone") or None)
 
 
-_TITLES = frozenset("dr prof professor mr mrs ms miss mx sir dame rev revd lord lady".split())
+def greeting_of(extra: str | dict | None) -> str:
+    """The ``greeting`` column of a participant's extra CSV columns ("" when absent)."""
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            return ""
+    value = extra.get("greeting") if isinstance(extra, dict) else None
+    return value.strip() if isinstance(value, str) else ""
 
 
 def enqueue(
@@ -100,6 +123,10 @@ def enqueue(
         "reply_address": config.scheme.reply_address(token),
     }
     rendered = renderer.render(template, ctx)
+    # "Stop emailing me" (List-Unsubscribe): a reply with STOP, on the participant's own
+    # token, so that the workflow can act on it like any other reply.
+    stop = (mailto(ctx["reply_address"], "STOP", "STOP")
+            if recipient.role in ("mentor", "mentee") and recipient.participant_id is not None else "")
     msg = build_message(
         rendered,
         from_name=config.scheme.name,
@@ -113,6 +140,8 @@ def enqueue(
         references=references,
         template=template,
         calendar=calendar,
+        list_id=scheme_list_id(config.scheme.name, config.scheme.address),
+        unsubscribe=stop,
     )
     outbox_id = store.insert(
         "outbox",

@@ -1,11 +1,62 @@
 """Render email templates into whole messages.
 
 A template is a Jinja2 text file named by what it is for, e.g.
-``templates/introduction/to-mentor.txt``. It starts with header lines (``Subject:``
-is required), then a blank line, then the plain-text body. The HTML part is made
-from the same text through ``templates/_layout.html`` (autoescaped), so the two
-parts always say the same thing; a template may supply its own ``NAME.html``.
-Every email ends with ``templates/_footer.txt``, which says what the scheme sees.
+``templates/introduction/to-mentor.txt``: header lines (``Subject:`` is required;
+``Heading:`` is optional), a blank line, then the plain-text body. It is the only
+thing a template author writes. Both parts of every email are made from that text,
+so they always say the same thing:
+
+* **Plain text**, sent ``format=flowed`` (RFC 3676): paragraphs reflow to the width of
+  a phone in clients that understand it, and read as ordinary 72-column text in the
+  rest (:func:`flowed`).
+* **HTML**, built from the same blocks of text into ``templates/_layout.html``: one
+  table-based column of at most 600 px, centred, with the styles inlined by
+  ``css-inline`` (Outlook's Word engine and Gmail ignore most ``<style>`` rules), no
+  images, fonts, scripts or other external resources, ``lang`` set, the heading as
+  ``<h1>``, colours of at least 4.5:1 contrast, and a ``prefers-color-scheme: dark``
+  variant. A template may supply its own ``NAME.html`` instead of the layout; it gets
+  the same variables plus ``body_html``, ``footer_html`` and ``heading``.
+
+Every email ends with ``templates/_footer.txt``, rendered for its audience
+(``audience`` is the recipient's role: ``mentor``, ``mentee``, ``coordinator`` or
+``stranger``; ``expects_reply`` says whether the email takes a reply), so each
+footer tells its reader the truth: what the coordinators see, how to reach a person,
+and whether to reply at all.
+
+Conventions for template authors (the renderer recognises these; no markup needed)
+-----------------------------------------------------------------------------------
+1. **Greeting**: ``Dear {{ recipient.greeting }},``. ``greeting`` is the enrolment
+   CSV's ``greeting`` column, or else the whole name; never cut a name into a "first
+   name". (``first_name`` is kept as an alias of ``greeting``.)
+2. **Paragraphs** may be wrapped by hand anywhere: a block of running text (no
+   indented, ``Label:`` or bulleted lines, and every line but the last at least 40
+   characters) becomes one paragraph that reflows. Other blocks (a sign-off, a list)
+   keep their line breaks.
+3. **Commands**: an indented line that starts with a command word in capitals, then
+   what it does::
+
+       ACCEPT   if you are happy to mentor Sam
+       MET <date> <minutes>   after a meeting
+
+   The word is one of the commands (names, or one-word phrases) of the reply context
+   the email expects (``expects`` in the rules; the context's ``commands``). Arguments
+   in angle brackets may follow the word. In the HTML each such line is a button-like
+   ``mailto:`` link that opens a reply to the email's token-carrying ``Reply-To``
+   (``reply_address``), with the subject ``Re: <subject>`` and the word already in the
+   body (followed by a space when it takes arguments), so one tap answers. A command
+   name written in capitals in running text ("reply with AGREE") is linked too.
+4. **Forms**: ``{{ form }}`` or ``{{ forms.NAME }}`` as a block of its own. The HTML
+   shows it in a box, each answer by its label and the help lines (only in the blank
+   form) set apart.
+5. **Structure**: a line ending with ``:`` directly above indented lines is a
+   sub-heading (``<h2>``) over them; indented ``Label: value`` lines show as fields,
+   indented ``- item`` lines as a bulleted list, and other indented lines (commands
+   to type, e.g. ``mailflow pair ...``) in a monospaced box.
+6. **Footer**: do not write one; it is added per audience. An email that expects no
+   reply (no ``expects``) must not ask for one in its text either.
+7. **Heading**: the HTML ``<h1>`` is the ``Heading:`` header if given, else the
+   subject without "Re:"; a reply note (``Subject: {{ reply_subject }}``) should give
+   a ``Heading:`` that says what the note is about.
 
 Rendering is strict (:class:`jinja2.StrictUndefined`): a missing variable is an
 error naming the template and the variable, raised before anything is queued.
@@ -15,15 +66,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import textwrap
 from dataclasses import dataclass
-from email import policy
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import css_inline
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
@@ -31,14 +84,17 @@ from markupsafe import Markup, escape
 from .errors import TemplateError
 from .resources import shipped
 
-_ALLOWED_HEADERS = {"subject"}
+_ALLOWED_HEADERS = {"subject", "heading"}
 _FORM_LINE = re.compile(r"^\s*(\d+[.)]|[A-Z][A-Za-z /'-]{0,40}:)(\s|$)")
+WIDTH = 72  # plain-text lines are at most this long, plus a space where they flow on
+
+AUDIENCES = ("mentor", "mentee", "coordinator", "stranger")
 
 
 @dataclass(frozen=True)
 class Rendered:
     subject: str
-    text: str
+    text: str  # the plain text, one line per paragraph (build_message sends it format=flowed)
     html: str
 
 
@@ -59,7 +115,10 @@ class Renderer:
             loader=loader, undefined=jinja2.StrictUndefined, autoescape=True,
             trim_blocks=True, lstrip_blocks=True,
         )
-        self.html_env.filters["paragraphs"] = _paragraphs
+        # Styles are written once, in the layout's <style>, and inlined into every
+        # element (Outlook and Gmail drop most <style> rules). Media queries (dark
+        # mode, narrow screens) stay in <style> for the clients that honour them.
+        self.inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
     def exists(self, name: str) -> bool:
         return any((Path(f) / f"{name}.txt").is_file() for f in self.folders)
@@ -75,6 +134,13 @@ class Renderer:
 
     def render(self, name: str, context: dict[str, Any]) -> Rendered:
         source = f"{name}.txt"
+        recipient = context.get("recipient")
+        audience = getattr(recipient, "role", "stranger")
+        audience = audience if audience in AUDIENCES else "stranger"
+        expects_reply = context.get("expects_reply")
+        if expects_reply is None:  # a caller that does not say: a reply is expected if it has commands or a form
+            expects_reply = bool(context.get("commands") or context.get("form"))
+        context = {**context, "audience": audience, "expects_reply": bool(expects_reply)}
         try:
             text = self.text_env.get_template(source).render(context)
             footer = self.text_env.get_template("_footer.txt").render(context)
@@ -89,13 +155,24 @@ class Renderer:
         headers, body = _split(source, text)
         if "subject" not in headers:
             raise TemplateError(f"template {source}: needs a 'Subject:' line at the top, then a blank line")
-        body = reflow(body.strip("\n") + "\n\n" + footer.strip("\n")) + "\n"
+        subject = headers["subject"]
+        body = reflow(body)
+        footer = "\n".join(line.strip() for line in footer.splitlines() if line.strip())  # one line per point
+        plain = body + "\n\n-- \n" + footer + "\n"
+        page = _Page(context, subject, forms=_form_texts(context))
+        heading = headers.get("heading") or re.sub(r"^(?:(?:re|fwd?|aw)\s*:\s*)+", "", subject, flags=re.I)
         html_name = f"{name}.html" if self._has(f"{name}.html") else "_layout.html"
         try:
-            html = self.html_env.get_template(html_name).render({**context, "body": body, "subject": headers["subject"]})
+            html = self.html_env.get_template(html_name).render({
+                **context, "subject": subject, "heading": heading, "lang": context.get("lang") or "en",
+                "body_html": page.body(body), "footer_html": page.footer(footer),
+            })
+            html = self.inliner.inline(html)
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {html_name} (for {source}): {exc}") from None
-        return Rendered(headers["subject"], body, html)
+        except css_inline.InlineError as exc:
+            raise TemplateError(f"template {html_name} (for {source}): its CSS cannot be inlined: {exc}") from None
+        return Rendered(subject, plain, html)
 
     def _has(self, name: str) -> bool:
         return any((Path(f) / name).is_file() for f in self.folders)
@@ -111,26 +188,26 @@ def _split(source: str, text: str) -> tuple[dict[str, str], str]:
         key = name.strip().lower()
         if not colon or key not in _ALLOWED_HEADERS:
             raise TemplateError(
-                f"template {source}: header line {line!r} is not allowed (only Subject:); "
+                f"template {source}: header line {line!r} is not allowed (only Subject: and Heading:); "
                 "leave a blank line between the headers and the body"
             )
-        value = " ".join(value.split())
-        headers[key] = value
+        headers[key] = " ".join(value.split())
     return headers, body
 
 
-WIDTH = 72
+# --------------------------------------------------------------------------- plain text
 
 
 def _is_prose(lines: list[str]) -> bool:
     """A paragraph of running text (not a list, a form, an indented block or a sign-off).
 
     Template authors wrap prose by hand; once variables are filled in, the lines are
-    uneven. Prose is re-wrapped; anything else keeps its line breaks.
+    uneven. Prose becomes one line, which :func:`flowed` wraps; anything else keeps its
+    line breaks.
     """
     if any(l[:1].isspace() or _FORM_LINE.match(l) or l.startswith(("-", "*", "•")) for l in lines):
         return False
-    return all(len(l) >= 40 for l in lines[:-1]) and (len(lines) > 1 or len(lines[0]) > WIDTH)
+    return all(len(l) >= 40 for l in lines[:-1])
 
 
 def _blocks(text: str) -> list[list[str]]:
@@ -138,36 +215,383 @@ def _blocks(text: str) -> list[list[str]]:
 
 
 def reflow(text: str) -> str:
-    """Re-wrap prose paragraphs to 72 columns; leave every other block as written."""
+    """Each prose paragraph on one line; every other block as written (trailing spaces
+    removed); blocks separated by one blank line."""
     out = []
     for lines in _blocks(text):
         if _is_prose(lines):
-            out.append(textwrap.fill(" ".join(l.strip() for l in lines), WIDTH, break_on_hyphens=False,
-                                     break_long_words=False))
-        else:  # keep the line breaks, but wrap any single line that is too long
-            out.append("\n".join(
-                textwrap.fill(l, WIDTH, break_on_hyphens=False, break_long_words=False)
-                if len(l) > WIDTH and not l[:1].isspace() else l for l in lines))
+            out.append(" ".join(l.strip() for l in lines))
+        else:
+            out.append("\n".join(l.rstrip() for l in lines))
     return "\n\n".join(out)
 
 
-def _paragraphs(text: str) -> Any:
-    """Plain text to HTML paragraphs; blocks of form lines become a preformatted box."""
-    out = []
-    for lines in _blocks(text):
-        escaped = [escape(line) for line in lines]
-        if sum(bool(_FORM_LINE.match(l)) for l in lines) >= max(2, len(lines) // 2) or all(
-                l[:1].isspace() for l in lines):
-            out.append('<pre style="font-family:Consolas,Menlo,monospace;white-space:pre-wrap;background:#f4f4f4;'
-                       'padding:8px;border-left:3px solid #ccc">' + "\n".join(escape(l.strip()) for l in lines)
-                       + "</pre>")
-        elif lines[0] == "-- ":
-            out.append('<p style="color:#666;font-size:small">' + " ".join(escaped[1:]) + "</p>")
-        elif _is_prose(lines) or len(lines) == 1:
-            out.append("<p>" + " ".join(escaped) + "</p>")
+def flowed(text: str, width: int = WIDTH) -> str:
+    """``text`` as RFC 3676 ``format=flowed`` (DelSp=No).
+
+    Each line of ``text`` is a paragraph or a line that must stay a line. Lines longer
+    than ``width`` are wrapped after a space, and the space stays at the end of the
+    line: that is a soft break, which a reader that knows format=flowed joins up again
+    and reflows to its own width. Every other line break is hard: its line has no
+    trailing space. Lines starting with a space, ``>`` or ``From `` get one more space
+    in front (space-stuffing), which a reader removes. The signature separator
+    ``-- `` is kept as it is.
+    """
+    out: list[str] = []
+    for line in text.split("\n"):
+        if line == "-- ":
+            out.append(line)
+            continue
+        for piece in _soft_wrap(line.rstrip(" "), width):
+            out.append(" " + piece if piece.startswith((" ", ">", "From ")) else piece)
+    return "\n".join(out)
+
+
+def _soft_wrap(line: str, width: int) -> list[str]:
+    if len(line) <= width:
+        return [line]
+    words = re.split(r"(?<= )(?=[^ ])", line)  # each word with the spaces after it
+    pieces: list[str] = []
+    current = ""
+    for word in words:
+        if current and len(current) + len(word.rstrip(" ")) > width:
+            pieces.append(current)
+            current = ""
+        current += word
+    pieces.append(current)
+    return pieces
+
+
+# --------------------------------------------------------------------------- HTML
+
+_COMMAND_LINE = re.compile(r"^(?P<indent>[ \t]+)(?P<word>[A-Z][A-Z0-9_'-]*)(?P<args>(?:[ \t]+<[^<>]+>)*)"
+                           r"(?:[ \t]+(?P<desc>.*))?$")
+_FIELD = re.compile(r"^(?P<label>[^\W\d_][\w /'()-]{0,40}):(?:[ \t]+(?P<value>.*))?$")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+(?![\w-])")
+_RTL = "\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc"
+_RTL_RUN = re.compile(f"[{_RTL}][{_RTL}\\s'’.-]*(?<=[{_RTL}])")
+_HELP = re.compile(r"^\(.*\)$")
+_ITEM = re.compile(r"^(\d{1,2}[.)])\s+(.*)$")
+
+
+def _form_texts(context: dict[str, Any]) -> list[str]:
+    """The forms that may appear verbatim in the body: ``form`` and ``forms.*``."""
+    found = [context.get("form")]
+    forms = context.get("forms")
+    if isinstance(forms, dict):
+        found += list(forms.values())
+    texts = {"\n".join(line.rstrip() for line in f.strip("\n").splitlines()) for f in found
+             if isinstance(f, str) and f.strip()}
+    return sorted(texts, key=len, reverse=True)
+
+
+def mailto(address: str, subject: str, body: str = "") -> str:
+    """A ``mailto:`` URL (RFC 6068) for a reply to ``address``."""
+    url = f"mailto:{quote(address, safe='@+')}?subject={quote(subject, safe='')}"
+    return url + (f"&body={quote(body, safe='')}" if body else "")
+
+
+def reply_subject(subject: str) -> str:
+    """The subject a mail client gives a reply to ``subject``."""
+    return subject if re.match(r"re\s*:", subject, re.I) else f"Re: {subject}"
+
+
+class _Page:
+    """Turns the plain-text blocks of one email into HTML fragments for the layout."""
+
+    def __init__(self, context: dict[str, Any], subject: str, forms: list[str]):
+        self.forms = forms
+        self.reply_address = context.get("reply_address") or ""
+        self.subject = reply_subject(subject)
+        commands = context.get("commands") or {}
+        self.words: set[str] = set()  # what may start a command line, in capitals
+        self.names: set[str] = set()  # command names, linked in running text too
+        if isinstance(commands, dict):
+            for name, words in commands.items():
+                self.names.add(str(name).upper())
+                self.words.add(str(name).upper())
+                self.words.update(" ".join(w.upper().split()) for w in words or () if isinstance(w, str)
+                                  and len(w.split()) <= 3)
+
+    # ------------------------------------------------------------------ blocks
+
+    def body(self, text: str) -> Markup:
+        out: list[str] = []
+        for kind, chunk in self._segments(text):
+            out.append(self._form(chunk) if kind == "form" else self._text(chunk))
+        return Markup("\n".join(out))
+
+    def footer(self, text: str) -> Markup:
+        out = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            m = re.match(r"^([A-Z][^:.]{0,40}:)(\s.*)$", line)
+            if m:
+                out.append(f'<p class="footer-line"><strong>{self._inline(m.group(1))}</strong>'
+                           f"{self._inline(m.group(2))}</p>")
+            else:
+                out.append(f'<p class="footer-line">{self._inline(line)}</p>')
+        return Markup("\n".join(out))
+
+    def _segments(self, text: str) -> list[tuple[str, str]]:
+        """The body cut into ("text", ...) and ("form", ...) pieces, forms found verbatim."""
+        if not self.forms:
+            return [("text", text)]
+        # A form is whole blocks: it starts after a blank line (or at the top) and ends
+        # before one (or at the end); the longest form wins where two could match.
+        pattern = re.compile(r"(?:(?<=\n\n)|^)(" + "|".join(map(re.escape, self.forms)) + r")(?=\n\n|$)")
+        out: list[tuple[str, str]] = []
+        at = 0
+        for m in pattern.finditer(text):
+            out += [("text", text[at:m.start()]), ("form", m.group(1))]
+            at = m.end()
+        out.append(("text", text[at:]))
+        return [(k, c) for k, c in out if c.strip()]
+
+    def _text(self, text: str) -> str:
+        out = []
+        for lines in _blocks(text):
+            out += self._block(lines)
+        return "\n".join(out)
+
+    def _block(self, lines: list[str]) -> list[str]:
+        indented = [bool(l[:1].isspace()) for l in lines]
+        if len(lines) > 1 and not indented[0] and all(indented[1:]) and lines[0].rstrip().endswith(":") \
+                and len(lines[0]) <= 60:
+            return [f"<h2>{self._inline(lines[0].strip()[:-1])}</h2>"] + self._block(lines[1:])
+        if all(indented):
+            return self._indented(lines)
+        out: list[str] = []
+        run: list[str] = []
+        commands: list[tuple[str, str, str]] = []
+        for line in lines + [""]:
+            cmd = self._command(line) if line else None
+            if cmd:
+                if run:
+                    out.append(self._para(run))
+                    run = []
+                commands.append(cmd)
+                continue
+            if commands:
+                out.append(self._commands(commands))
+                commands = []
+            if line:
+                run.append(line)
+        if run:
+            out.append(self._para(run))
+        return out
+
+    def _para(self, lines: list[str]) -> str:
+        if all(l.lstrip().startswith(("- ", "* ", "• ")) for l in lines):
+            items = "".join(f"<li>{self._inline(l.lstrip()[2:])}</li>" for l in lines)
+            return f'<ul class="list">{items}</ul>'
+        return "<p>" + "<br>\n".join(self._inline(l.strip()) for l in lines) + "</p>"
+
+    def _indented(self, lines: list[str]) -> list[str]:
+        lines = [l for l in lines if l.strip()]
+        if not lines:
+            return []
+        if any(self._command(l) for l in lines) and all(self._command(l) or not l.strip() for l in lines):
+            return [self._commands([c for c in map(self._command, lines) if c])]
+        depth = min(len(l) - len(l.lstrip()) for l in lines if l.strip())
+        top = [l for l in lines if len(l) - len(l.lstrip()) == depth]
+        if all(l.strip().startswith(("- ", "* ", "• ")) for l in top):
+            items: list[list[str]] = []
+            for l in lines:
+                if len(l) - len(l.lstrip()) == depth:
+                    items.append([l.strip()[2:]])
+                else:
+                    items[-1].append(l.strip())
+            lis = "".join("<li>" + "<br>".join(self._inline(x) for x in item) + "</li>" for item in items)
+            return [f'<ul class="list">{lis}</ul>']
+        if all(_FIELD.match(l.strip()) for l in top):
+            fields: list[tuple[str, list[str]]] = []
+            for l in lines:
+                m = _FIELD.match(l.strip())
+                if len(l) - len(l.lstrip()) == depth and m:
+                    fields.append((m.group("label"), [m.group("value") or ""]))
+                else:
+                    fields[-1][1].append(l.strip())
+            return [f'<table role="presentation" class="box" width="100%" cellpadding="0" cellspacing="0" '
+                    f'border="0"><tr><td class="box-cell">{"".join(self._field(label, vals) for label, vals in fields)}'
+                    "</td></tr></table>"]
+        code = "<br>".join(self._inline(l[depth:], link=False).replace("  ", "&nbsp; ") for l in lines)
+        return [f'<table role="presentation" class="box" width="100%" cellpadding="0" cellspacing="0" border="0">'
+                f'<tr><td class="code-cell"><p class="code">{code}</p></td></tr></table>']
+
+    def _field(self, label: str, values: list[str]) -> str:
+        values = [v for v in values if v.strip()]
+        head = f'<strong class="label">{self._inline(label)}:</strong>'
+        if not values:
+            return f'<p class="field">{head}</p>'
+        if len(values) == 1 and not _ITEM.match(values[0]):
+            return f'<p class="field">{head} {self._inline(values[0])}</p>'
+        return f'<p class="field">{head}<br>' + "<br>".join(self._inline(v) for v in values) + "</p>"
+
+    def _form(self, text: str) -> str:
+        """A form from :func:`mailflow.parse.forms.render_form`: label lines, help lines
+        in round brackets (blank fields only), numbered items and continued values."""
+        fields: list[tuple[str, list[str], list[str]]] = []  # label line, values, help
+        for line in text.splitlines():
+            s = line.strip()
+            if not s:
+                continue
+            m = _FIELD.match(s)
+            if m and not _ITEM.match(s) and not (fields and _HELP.match(s)):
+                fields.append((m.group("label"), [m.group("value") or ""], []))
+            elif fields and _HELP.match(s):
+                fields[-1][2].append(s)
+            elif fields:
+                fields[-1][1].append(s)
+            else:
+                fields.append(("", [s], []))
+        rows = []
+        for label, values, helps in fields:
+            if not label:
+                rows.append(f"<p>{self._inline(values[0])}</p>")
+                continue
+            row = self._field(label, values)
+            row += "".join(f'<p class="help">{self._inline(h)}</p>' for h in helps)
+            rows.append(f'<div class="form-field">{row}</div>')
+        return (f'<table role="presentation" class="form" width="100%" cellpadding="0" cellspacing="0" border="0">'
+                f'<tr><td class="form-cell">{"".join(rows)}</td></tr></table>')
+
+    # ------------------------------------------------------------------ commands
+
+    def _command(self, line: str) -> tuple[str, str, str] | None:
+        m = _COMMAND_LINE.match(line.rstrip())
+        if not m:
+            return None
+        # A command of several words in capitals ("NOT YET") is the longest that is one.
+        caps = re.match(r"[A-Z][A-Z0-9_'-]*(?:[ ][A-Z][A-Z0-9_'-]*){0,2}(?=\s|$)", line.strip())
+        if caps:
+            words = caps.group(0).split()
+            for n in range(len(words), 1, -1):
+                phrase = " ".join(words[:n])
+                if phrase in self.words:
+                    rest = line.strip()[len(phrase):]
+                    again = _COMMAND_LINE.match(" X" + rest.rstrip())
+                    args = " ".join(again.group("args").split()) if again else ""
+                    return phrase, args, ((again.group("desc") if again else rest) or "").strip()
+        if m.group("word") not in self.words:
+            return None
+        return m.group("word"), " ".join(m.group("args").split()), (m.group("desc") or "").strip()
+
+    def _link(self, word: str, args: str = "") -> str:
+        body = word + (" " if args else "")
+        return mailto(self.reply_address, self.subject, body) if self.reply_address else ""
+
+    def _commands(self, commands: list[tuple[str, str, str]]) -> str:
+        """Command lines as one table, a row each: the word as a button, then what it does."""
+        rows = []
+        for word, args, desc in commands:
+            href = self._link(word, args)
+            button = (f'<a class="command-link" href="{escape(href)}" data-command="{escape(word)}">{escape(word)}</a>'
+                      if href else f'<strong class="command-word">{escape(word)}</strong>')
+            detail = (f'<span class="command-args">{escape(args)}</span> ' if args else "") + self._inline(desc, link=False)
+            rows.append(f'<tr><td class="command-cell"><table role="presentation" class="button" cellpadding="0" '
+                        f'cellspacing="0" border="0"><tr><td class="command-button">{button}</td></tr></table></td>'
+                        f'<td class="command-text">{detail}</td></tr>')
+        return (f'<table role="presentation" class="commands" cellpadding="0" cellspacing="0" border="0">'
+                f'{"".join(rows)}</table>')
+
+    # ------------------------------------------------------------------ running text
+
+    def _inline(self, text: str, link: bool = True) -> str:
+        """Escape one line of text; link e-mail addresses and command names; isolate
+        right-to-left names so that the punctuation around them stays in place."""
+        parts = re.split(r"(\S+@\S+)", text) if link else [text]
+        out = []
+        for i, part in enumerate(parts):
+            m = _EMAIL.search(part) if i % 2 else None
+            if m:
+                addr = m.group(0)
+                out.append(self._words(part[:m.start()]) + f'<a class="link" href="mailto:{escape(addr)}">'
+                           f"{escape(addr)}</a>" + self._words(part[m.end():]))
+                continue
+            out.append(self._words(part, link))
+        return "".join(out)
+
+    def _words(self, text: str, link: bool = True) -> str:
+        html = str(escape(text))
+        html = _RTL_RUN.sub(lambda m: f"<bdi>{m.group(0)}</bdi>", html)
+        if link and self.names and self.reply_address:
+            pattern = r"(?<![\w-])(" + "|".join(map(re.escape, sorted(self.names, key=len, reverse=True))) + r")(?![\w-])"
+            html = re.sub(pattern, lambda m: (f'<a class="command-inline" href="{escape(self._link(m.group(1)))}" '
+                                              f'data-command="{m.group(1)}">{m.group(1)}</a>'), html)
+        return html
+
+
+# --------------------------------------------------------------------------- the message
+
+
+class _MailPolicy(EmailPolicy):
+    """``email.policy.SMTP``, with headers that every client decodes exactly.
+
+    CPython's header folder (3.11, 3.12) mishandles encoded words: it can end a folded
+    line with the space before an encoded word and begin the next with another, so
+    "Hans Müller" reads "Hans  Müller", and it can leave the space between two
+    encoded words bare, where RFC 2047 says to ignore it, so "محمد عبد" reads "محمدعبد"
+    (fixed upstream in gh-144156); and it folds a long ASCII subject straight after
+    "Subject:", which Python's own parser then reads with a leading space. So a
+    ``Subject`` that needs encoding (non-ASCII, or a word too long to fold) is encoded
+    whole by :class:`email.header.Header`, whose encoded words carry their own spaces,
+    and any other is folded here, before a space; the name in ``List-Id`` is encoded
+    like a subject.
+    ``List-Unsubscribe`` is written as it is: folding would turn its URL into encoded
+    words, which no client reads as a URL.
+    """
+
+    def fold(self, name: str, value: str) -> str:
+        return self._ours(name, str(value)) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        ours = self._ours(name, str(value))
+        return ours.encode("ascii") if ours else super().fold_binary(name, value)
+
+    def _ours(self, name: str, value: str) -> str:
+        key = name.lower()
+        if key == "subject":
+            if value.isascii() and max(map(len, value.split()), default=0) <= 60:
+                return _folded(f"{name}: {value}", self.linesep)
+            return f"{name}: {_encoded(name, value, self.linesep)}{self.linesep}"
+        if key == "list-id":
+            if value.isascii():
+                return _folded(f"{name}: {value}", self.linesep)
+            phrase, _, rest = value.rpartition(" <")
+            return f"{name}: {_encoded(name, phrase, self.linesep)}{self.linesep} <{rest}{self.linesep}"
+        if key == "list-unsubscribe" and value.isascii() and len(value) < 900:
+            return f"{name}: {value}{self.linesep}"
+        return ""
+
+
+def _folded(line: str, linesep: str, width: int = 78) -> str:
+    """An ASCII header line folded before spaces, never straight after the colon."""
+    name, *words = line.split(" ")
+    out, current = [], name
+    for word in words:
+        if current != name and len(current) + 1 + len(word) > width:
+            out.append(current)
+            current = word
         else:
-            out.append("<p>" + "<br>\n".join(escaped) + "</p>")
-    return Markup("\n".join(out))
+            current = f"{current} {word}"
+    return f"{linesep} ".join(out + [current]) + linesep
+
+
+def _encoded(name: str, value: str, linesep: str) -> str:
+    return Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep=linesep)
+
+
+_POLICY = _MailPolicy(linesep="\r\n")
+
+
+def scheme_list_id(scheme_name: str, address: str) -> str:
+    """The ``List-Id`` (RFC 2919) of a scheme: its name, and its address as a dotted id."""
+    local, _, domain = address.partition("@")
+    label = re.sub(r"[^a-z0-9-]+", "-", local.lower()).strip("-") or "mailflow"
+    phrase = " ".join(re.sub(r'[()<>\[\]:;@\\,."]', " ", scheme_name).split())
+    return f"{phrase} <{label}.{domain.lower()}>" if phrase else f"<{label}.{domain.lower()}>"
 
 
 def build_message(
@@ -183,14 +607,19 @@ def build_message(
     in_reply_to: str = "",
     references: tuple[str, ...] = (),
     template: str = "",
+    list_id: str = "",
+    unsubscribe: str = "",
     calendar: tuple[bytes, str] | None = None,
 ) -> EmailMessage:
     """A multipart/alternative message, with the headers every mailflow email carries.
 
-    ``calendar`` is an iCalendar invite and its method (REQUEST or CANCEL): it goes in
-    as a third alternative (which Outlook and Gmail show as an invitation) and as an
-    ``invite.ics`` attachment (which Apple Mail and others offer to add)."""
-    msg = EmailMessage(policy=policy.SMTP)
+    ``list_id`` becomes ``List-Id``; ``unsubscribe`` (a ``mailto:`` URL) becomes
+    ``List-Unsubscribe``. The plain text is sent ``format=flowed``. ``calendar`` is an
+    iCalendar invite and its method (REQUEST or CANCEL): it goes in as a third
+    alternative (which Outlook and Gmail show as an invitation) and as an
+    ``invite.ics`` attachment (which Apple Mail and others offer to add).
+    """
+    msg = EmailMessage(policy=_POLICY)
     try:
         msg["From"] = Address(display_name=from_name, addr_spec=from_addr)
         msg["To"] = Address(display_name=to_name, addr_spec=to_addr)
@@ -207,7 +636,11 @@ def build_message(
     msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Mailflow-Template"] = template
-    msg.set_content(rendered.text, charset="utf-8")
+    if list_id:
+        msg["List-Id"] = list_id
+    if unsubscribe:
+        msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+    msg.set_content(flowed(rendered.text), charset="utf-8", params={"format": "flowed"})
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
     if calendar is not None:
         ics, method = calendar

@@ -353,11 +353,11 @@ class Service:
                                   date_order=self.config.scheme.date_order).command.name
         if waiting is None or not chosen:
             return Outcome("ignored", "which-pair: no number, or nothing waiting",
-                           (Send("notes/no-action", "sender", exempt=True),)), subject
+                           (Send("notes/no-action", "sender", expects=ANYTIME, exempt=True),)), subject
         pair = self.store.pair(ids[int(chosen) - 1])
         if pair is None or self.workflow.states[pair["state"]].final:
             return Outcome("ignored", "which-pair: that relationship has ended",
-                           (Send("notes/no-action", "sender", exempt=True),)), subject
+                           (Send("notes/no-action", "sender", expects=ANYTIME, exempt=True),)), subject
         self.store.update("pending", waiting["id"], status="done")
         original = self.store.scalar("SELECT raw FROM inbound WHERE id = ?", (waiting["inbound_id"],))
         first = parse.read(original, tz=self.config.scheme.timezone)
@@ -515,7 +515,7 @@ def _subject_if_empty(mail: Mail) -> Mail:
 
 
 def _recipient(row: dict) -> Recipient:
-    return Recipient(row["email"], row["name"], row["role"], row["id"], tz=row.get("timezone") or None)
+    return Recipient.of(row)
 
 
 def _stranger(mail: Mail) -> Recipient | None:

@@ -324,7 +324,9 @@ class Store:
         return self.one(
             """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
                       mo.email AS mentor_email, mo.name AS mentor_name,
-                      me.timezone AS mentee_tz, mo.timezone AS mentor_tz
+                      me.timezone AS mentee_tz, mo.timezone AS mentor_tz,
+                      json_extract(me.extra, '$.greeting') AS mentee_greeting,
+                      json_extract(mo.extra, '$.greeting') AS mentor_greeting
                FROM pairs p JOIN participants me ON me.id = p.mentee_id
                             JOIN participants mo ON mo.id = p.mentor_id
                WHERE p.id = ?""",
@@ -334,7 +336,9 @@ class Store:
     def pairs(self, email: str | None = None) -> list[dict[str, Any]]:
         sql = """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
                         mo.email AS mentor_email, mo.name AS mentor_name,
-                        me.timezone AS mentee_tz, mo.timezone AS mentor_tz
+                        me.timezone AS mentee_tz, mo.timezone AS mentor_tz,
+                        json_extract(me.extra, '$.greeting') AS mentee_greeting,
+                        json_extract(mo.extra, '$.greeting') AS mentor_greeting
                  FROM pairs p JOIN participants me ON me.id = p.mentee_id
                               JOIN participants mo ON mo.id = p.mentor_id"""
         if email:

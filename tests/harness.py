@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import clients
 from click.testing import CliRunner
 
 from mailflow.cli import main
@@ -177,3 +178,31 @@ give_up_after_hours = 2
     service = Service(load(path), clock=FixedClock(), tokens=CountingTokens())
     service.enrol(parse_csv(PEOPLE))
     return service
+
+
+def to_agreement(mf: Installation) -> bytes:
+    """Pair, accept, meet, both decide to go on; return the raw email that brought the
+    mentee the agreement form."""
+    mf.cli("pair", MENTEE, MENTOR)
+    mf.cli("run-once")
+    [intro] = [m for m in mf.sink.wait_for(2) if MENTOR in m.rcpt_tos]
+    mf.sink.clear()
+    mf.account.append(clients.outlook_reply(intro.raw, "ACCEPT", f"Ada <{MENTOR}>"))
+    mf.cli("run-once")
+    mf.sink.wait_for(2)
+    [to_mentee] = mf.sent_to(MENTEE)
+    mf.sink.clear()
+    mf.account.append(clients.gmail_reply(to_mentee.raw, "MET today", f"Sam Lee <{MENTEE}>"))
+    mf.cli("run-once")
+    mf.sink.wait_for(2)
+    [ask_mentee], [ask_mentor] = mf.sent_to(MENTEE), mf.sent_to(MENTOR)
+    mf.sink.clear()
+    mf.account.append(clients.gmail_reply(ask_mentee.raw, "Yes", f"Sam Lee <{MENTEE}>"))
+    mf.account.append(clients.outlook_reply(ask_mentor.raw, "Yes", f"Ada <{MENTOR}>"))
+    mf.cli("run-once")
+    mf.sink.wait_for(3)
+    [form_email] = [m for m in mf.sent_to(MENTEE) if "Location:" in body(m)]
+    assert "Review date:" in body(form_email)
+    assert [p["state"] for p in mf.status()["pairs"]] == ["agreeing"]
+    mf.sink.clear()
+    return form_email.raw

@@ -7,35 +7,11 @@ from __future__ import annotations
 
 
 from clients import gmail_reply, inline_reply, outlook_reply
-from harness import COORDINATOR, Installation, MENTEE, MENTOR, body
+from harness import COORDINATOR, Installation, MENTEE, MENTOR, body, to_agreement
 
 
 def accepted(mf: Installation) -> bytes:
-    """Pair, accept, meet, both decide to go on; return the raw email that brought the
-    mentee the agreement form."""
-    mf.cli("pair", MENTEE, MENTOR)
-    mf.cli("run-once")
-    [intro] = [m for m in mf.sink.wait_for(2) if MENTOR in m.rcpt_tos]
-    mf.sink.clear()
-    mf.account.append(outlook_reply(intro.raw, "ACCEPT", f"Ada <{MENTOR}>"))
-    mf.cli("run-once")
-    mf.sink.wait_for(2)
-    [to_mentee] = mf.sent_to(MENTEE)
-    mf.sink.clear()
-    mf.account.append(gmail_reply(to_mentee.raw, "MET today", f"Sam Lee <{MENTEE}>"))
-    mf.cli("run-once")
-    mf.sink.wait_for(2)
-    [ask_mentee], [ask_mentor] = mf.sent_to(MENTEE), mf.sent_to(MENTOR)
-    mf.sink.clear()
-    mf.account.append(gmail_reply(ask_mentee.raw, "Yes", f"Sam Lee <{MENTEE}>"))
-    mf.account.append(outlook_reply(ask_mentor.raw, "Yes", f"Ada <{MENTOR}>"))
-    mf.cli("run-once")
-    mf.sink.wait_for(3)
-    [form_email] = [m for m in mf.sent_to(MENTEE) if "Location:" in body(m)]
-    assert "Review date:" in body(form_email)
-    assert states(mf) == ["agreeing"]
-    mf.sink.clear()
-    return form_email.raw
+    return to_agreement(mf)
 
 
 def states(mf: Installation) -> list[str]:

@@ -45,7 +45,7 @@ def test_serve_uses_idle_reconnects_and_stops_cleanly(tmp_path, imap_account, sm
             smtp_sink.wait_for(5, timeout=30)
             assert proxy.connections > connections, "the service reconnected"
             note = smtp_sink.messages[-1]
-            assert note.rcpt_tos == [MENTEE] and "did not ask for an answer" in body(note)
+            assert note.rcpt_tos == [MENTEE] and "could not tell for certain what you meant" in body(note)
 
             # 3. SIGTERM: a clean exit, status 0, nothing left half-done.
             proc.send_signal(signal.SIGTERM)

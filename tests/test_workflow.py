@@ -122,7 +122,7 @@ def line_of(folder: Path, needle: str) -> int:
     ('after = "introduction_window_days"', 'after = "introduction_windw_days"', "introduction_windw_days",
      "is not a time"),
     ('do = "expire"', 'do = "expired"', 'do = "expired"', "not a known action"),
-    ('to = "mentor" },\n  { template = "introduction/expired-coordinator"',
+    ('to = "mentor", expects = "anytime" },\n  { template = "introduction/expired-coordinator"',
      'to = "sender" },\n  { template = "introduction/expired-coordinator"', "introduction/expired-mentor",
      "a timer has no sender"),
     ('expects = "introduction" }', 'expects = "intro" }', 'introduction/to-mentor', "not a reply context"),

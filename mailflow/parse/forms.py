@@ -4,20 +4,28 @@ Rendering (:func:`render_form`)
 -------------------------------
 One block per field, in the declared order::
 
-    Location: The library
+    Location:
     (where you will meet)
 
     Objectives:
     (up to three things you want to work on)
+
+blank, and echoed::
+
+    Location: The library
+    Objectives:
     1. Build confidence
     2. Learn Python
 
 * ``Label: value`` on one line; the value is blank, or pre-filled (dates as
   "Tuesday 3 March 2026", choices by their name, numbers as digits).
-* ``kind="list"`` values go under the label as a numbered list.
-* The help text, if any, is on its own line in round brackets after the label line.
-  A choice field without help gets ``(one of: A, B or C)``. Help lines are ignored when
-  read back, quoted or not. Fields are separated by a blank line when any field has help.
+* ``kind="list"`` values go under the label as a numbered list; a text value over
+  several lines continues under the label line.
+* The help text, if any, is on its own line in round brackets after the label line,
+  in the blank form only: a form with any value in it is an echo of answers, which
+  sit right by their labels with no help between them. A choice field without help
+  gets ``(one of: A, B or C)``. Help lines are ignored when read back, quoted or not.
+  Fields are separated by a blank line when help lines are shown.
 
 ``read_form(render_form(fields, values), ...)`` gives back ``values``.
 
@@ -122,13 +130,19 @@ def _format_scalar(value: object) -> str:
     return str(value).strip()
 
 
+def _is_blank(value: object) -> bool:
+    if isinstance(value, (list, tuple)):
+        return not any(_format_scalar(v) for v in value)
+    return not _format_scalar(value)
+
+
 def render_form(fields: Sequence[FieldSpec], values: Mapping[str, object] | None = None) -> str:
     """The form as printed in our emails (see the module docstring)."""
     values = values or {}
     blocks: list[list[str]] = []
+    blank = all(_is_blank(values.get(spec.name)) for spec in fields)
     for spec in fields:
         value = values.get(spec.name)
-        help_line = f"({help_text(spec)})" if help_text(spec) else ""
         block: list[str] = []
         if spec.kind == "list":
             if value is None or value == "":
@@ -138,22 +152,20 @@ def render_form(fields: Sequence[FieldSpec], values: Mapping[str, object] | None
             else:
                 items = [_format_scalar(v) for v in value]  # type: ignore[union-attr]
             block.append(f"{spec.label}:")
-            if help_line:
-                block.append(help_line)
-            block.extend(f"{i}. {item}" for i, item in enumerate(items, 1) if item)
+            block.extend(f"{i}. {item}" for i, item in enumerate((item for item in items if item), 1))
         else:
             text = _format_scalar(value)
             if spec.kind == "choice" and text and spec.choices:
                 text = _read_choice(text, spec)[0] or text  # its name, e.g. "fortnightly" -> "Every two weeks"
             block.append(f"{spec.label}: {text}".rstrip())
-            if help_line:
-                block.append(help_line)
+        if blank and help_text(spec):
+            block.append(f"({help_text(spec)})")
         blocks.append(block)
-    separator = [""] if any(help_text(s) for s in fields) else []
+    shown_help = blank and any(help_text(spec) for spec in fields)
     out: list[str] = []
     for i, block in enumerate(blocks):
-        if i:
-            out.extend(separator)
+        if i and shown_help:
+            out.append("")
         out.extend(block)
     return "\n".join(out)
 

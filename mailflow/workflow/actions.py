@@ -44,6 +44,7 @@ from ..clock import iso
 from ..parse.args import read_args, read_minutes
 from ..parse.dates import display as display_date
 from ..parse.intervals import read_interval, read_notice
+from .loader import ANYTIME
 from .decisions import (ConfirmAgreement, Decision, GiveFeedback, KeepPrivate, LogMeeting, ProposeAgreement,
                         Send, SetFacts, SetParticipant)
 
@@ -139,7 +140,7 @@ class Act:
         self.result.status = "stop"
         self.result.reason = reason
         if template:
-            self.decide(Send(template, "sender", expects=self.ctx.context, exempt=True,
+            self.decide(Send(template, "sender", expects=self.ctx.context or ANYTIME, exempt=True,
                              vars={**self.result.vars, **variables}, ref=self.ctx.ref))
 
     def wait(self) -> None:

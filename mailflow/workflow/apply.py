@@ -28,7 +28,7 @@ from typing import Any
 from ..calendar import invite as make_invite
 from ..clock import TokenSource, iso
 from ..config import Config
-from ..outbox import Recipient, enqueue
+from ..outbox import Recipient, enqueue, greeting_of
 from ..parse import forms as formlib
 from ..parse.dates import display as display_date
 from ..render import Renderer
@@ -338,7 +338,7 @@ class Applier:
 
     def _recipient(self, pair: dict[str, Any], role: str) -> Recipient:
         return Recipient(pair[f"{role}_email"], pair[f"{role}_name"], role, pair[f"{role}_id"],
-                         tz=pair.get(f"{role}_tz") or None)
+                         pair.get(f"{role}_greeting") or "", tz=pair.get(f"{role}_tz") or None)
 
     def recipients(self, subject: Subject, audience: str) -> list[Recipient]:
         pair = subject.pair
@@ -347,7 +347,7 @@ class Applier:
             for addr in self.config.scheme.coordinators:
                 row = self.store.participant_by_email(addr)
                 out.append(Recipient(addr, row["name"] if row else "Coordinator", "coordinator",
-                                     row["id"] if row else None))
+                                     row["id"] if row else None, greeting_of(row["extra"]) if row else ""))
             return out
         if audience == "sender":
             return [subject.sender] if subject.sender else []
@@ -412,6 +412,7 @@ class Applier:
         spec = self.workflow.replies.get(expects or "")
         ctx["commands"] = {name: list(words) for name, words in self.workflow.commands(expects).items()}
         ctx["anytime"] = {name: list(words) for name, words in self.workflow.commands(None).items()}
+        ctx["expects_reply"] = spec is not None  # the footer invites a reply only then
         # The pair's own content (forms as filled in so far, the agreement): never for coordinators.
         ctx["form"] = ""
         ctx["forms"] = {}

@@ -169,7 +169,8 @@ def on_reply(wf: Workflow, reply: Reply, ctx: ReplyContext) -> Outcome:
     if spec is None:
         # An email that asked for nothing, and no command we know: say so, pass nothing on.
         return Outcome("ignored", "no-reply-expected",
-                       (Send("notes/no-action", "sender", exempt=True, vars={"options": _options(commands)}),))
+                       (Send("notes/no-action", "sender", expects=ANYTIME, exempt=True,
+                             vars={"options": _options(commands)}),))
     if ctx.role not in spec.roles and spec.name != ANYTIME:
         return _wrong_role(spec.name, ctx, "reply")
     return _clarify(wf, spec, ctx, "unclear: no command found", cmd, [], "no-command")

@@ -80,11 +80,27 @@ def test_render_prefilled_form():
             "meetings": 6,
         },
     )
-    assert "Location: The library\n" in text
-    assert "Frequency: Every two weeks\n" in text  # a choice by its name
-    assert "Objectives:\n(up to three things to work on)\n1. Build confidence\n2. Learn Python\n" in text
-    assert "Review date: Tuesday 7 April 2026\n" in text
-    assert text.endswith("Number of meetings: 6")
+    # An echoed form: each answer right by its label, no help lines, no blank lines.
+    assert text == (
+        "Location: The library\n"
+        "Frequency: Every two weeks\n"  # a choice by its name
+        "Objectives:\n1. Build confidence\n2. Learn Python\n"
+        "Review date: Tuesday 7 April 2026\n"
+        "Number of meetings: 6"
+    )
+    assert "(" not in text, "help lines belong to the blank form only"
+
+
+def test_render_partly_filled_form_is_an_echo_without_help():
+    text = render_form(AGREEMENT, {"location": "The library", "objectives": ("Build confidence",)})
+    assert text == (
+        "Location: The library\n"
+        "Frequency:\n"
+        "Objectives:\n"
+        "1. Build confidence\n"
+        "Review date:\n"
+        "Number of meetings:"
+    )
 
 
 def test_render_without_help_has_no_blank_lines():
