@@ -546,7 +546,8 @@ class _Value:
         return ("raw", " ".join(words(self.raw)))
 
 
-def _interpret(entry: _Entry, spec: FieldSpec, *, base: dt.datetime, tz: str, date_order: str) -> _Value:
+def _interpret(entry: _Entry, spec: FieldSpec, *, base: dt.datetime, tz: str, date_order: str,
+               languages: Sequence[str] = dates.DEFAULT_LANGUAGES) -> _Value:
     raw = "\n".join(line.strip() for line in entry.lines).strip()
     if spec.kind == "list":
         items = _list_items(entry.lines)
@@ -567,7 +568,8 @@ def _interpret(entry: _Entry, spec: FieldSpec, *, base: dt.datetime, tz: str, da
         return _Value("ok", text, raw, "", text)
     joined = " ".join(pieces)
     if spec.kind == "date":
-        r = dates.parse_date(joined, base=base, tz=tz, date_order=date_order, future=spec.future)
+        r = dates.parse_date(joined, base=base, tz=tz, date_order=date_order, future=spec.future,
+                             languages=languages)
         if r.status == "ok":
             return _Value("ok", r.value, raw, "", r.display)
         if r.status == "missing":
@@ -598,14 +600,16 @@ def read_form(
     base: dt.datetime,
     tz: str,
     date_order: str,
+    languages: Sequence[str] = dates.DEFAULT_LANGUAGES,
 ) -> tuple[dict[str, FieldResult], tuple[str, ...], tuple[str, ...]]:
     """Read the form ``fields`` from a reply (see the module docstring for the rules).
 
     Returns ``(results, unknown_labels, warnings)``: a :class:`FieldResult` for every
     declared field (by field name, in declared order), the labels in the new text that
     match no field, and things the person should hear about (labels read despite a
-    typo). Never raises on any text; a bad ``tz`` or ``date_order`` raises ValueError
-    when a date field is read.
+    typo). Dates are read in ``languages`` (dateparser's codes, e.g. ``("en", "fr")``).
+    Never raises on any text; a bad ``tz`` or ``date_order`` raises ValueError when a
+    date field is read.
     """
     fields = tuple(fields)
     sent = {k: " ".join(words(str(v))) for k, v in (sent_values or {}).items() if v is not None}
@@ -623,7 +627,7 @@ def read_form(
             if reported and norm not in _HEADER_NAMES and norm not in {_norm_label(u) for u in unknown}:
                 unknown.append(entry.written)
             continue
-        value = _interpret(entry, entry.spec, base=base, tz=tz, date_order=date_order)
+        value = _interpret(entry, entry.spec, base=base, tz=tz, date_order=date_order, languages=languages)
         if value.status == "missing":
             continue
         if entry.source.endswith("typo"):

@@ -800,8 +800,9 @@ def read_mail(raw: bytes, msg: Message | None = None) -> Mail:
     Fills every :class:`Mail` field except ``machine`` (left None). Message-IDs lose
     their angle brackets; ``from_addr`` and ``to_addrs`` are lower-cased addr-specs
     (``to_addrs`` from To, Cc, Delivered-To and X-Original-To, deduplicated, in that
-    order); ``date`` is timezone-aware or None; ``new_text`` is
-    :func:`mailflow.parse.extract.extract_new_text` of ``body_text``; ``defects``
+    order); ``date`` is timezone-aware or None; ``new_text``, ``own_text``, ``body``,
+    ``closing`` and ``signature`` come from :func:`mailflow.parse.extract.extract_parts`
+    of ``body_text`` (the From display name as the sender's name); ``defects``
     lists, in words, the problems met (bad charsets, bad base64, caps hit...).
     See the module docstring for the limits on work.
     """
@@ -820,7 +821,7 @@ def read_mail(raw: bytes, msg: Message | None = None) -> Mail:
 
 
 def _read(msg: Message, defects: list[str]) -> Mail:
-    from mailflow.parse.extract import extract_new_text
+    from mailflow.parse.extract import Parts, extract_parts
 
     for defect in getattr(msg, "defects", []) or []:
         defects.append(_defect_text(defect))
@@ -842,10 +843,10 @@ def _read(msg: Message, defects: list[str]) -> Mail:
     leaves = _leaves(msg, defects)
     body_leaf, text = _choose_body(leaves, defects)
     try:
-        new_text = extract_new_text(text)
+        parts = extract_parts(text, names=(from_name,) if from_name else ())
     except Exception as exc:  # pragma: no cover - extraction never raises either
         defects.append(f"could not extract the new text: {type(exc).__name__}")
-        new_text = text
+        parts = Parts(body=text, text=text, own=text)
     return Mail(
         message_id=message_id[0] if message_id else "",
         from_addr=from_addr,
@@ -856,7 +857,11 @@ def _read(msg: Message, defects: list[str]) -> Mail:
         in_reply_to=_msgids(_header(msg, "In-Reply-To", defects)),
         references=_msgids(_header(msg, "References", defects)),
         body_text=text,
-        new_text=new_text,
+        new_text=parts.text,
+        own_text=parts.own,
+        body=parts.body,
+        closing=parts.closing,
+        signature=parts.signature,
         attachments=_attachments(msg, leaves, body_leaf),
         machine=None,
         defects=tuple(_dedupe(defects)),
