@@ -557,6 +557,8 @@ def _attribution(lines: list[str], e: int, floor: int, c: str) -> int:
             break  # a sentence ends here: the attribution cannot reach above it
         pieces.append(p)
         strong = _STRONG_START.match(p) is not None
+        if not strong and " " in p and _inner_attribution(p, lines, s + 1, e) > 0:
+            return s + 1  # "Yes, fine. On Mon, 2 Mar 2026, Sam" + "<s@x> wrote:"
         if not strong and weak >= 0:
             continue
         if (strong or "@" in p or "<" in p) and _is_attribution(_join(pieces)):
@@ -868,39 +870,68 @@ def _extract(text: str, names: Names) -> Parts:
         answers = sum(1 for k in range(1, len(units)) if isinstance(units[k - 1], _Quote) and real(units[k]))
         if units[0].attributed and answers < 2:
             units.pop(0)  # bottom-posted: the quote is the message being answered
-    seq: list[tuple[int, bool]] = []  # (line, quoted)
+    seq: list[tuple[int, int, bool]] = []  # (start, end, quoted) line ranges, in order
     for unit in units:
         if isinstance(unit, _Quote):
             if unit.attr is not None:
-                seq.extend((k, True) for k in range(*unit.attr))
-            seq.extend((k, True) for k in range(unit.start, unit.end))
+                seq.append((*unit.attr, True))
+            seq.append((unit.start, unit.end, True))
         else:
-            seq.extend((k, False) for k in range(unit[0], unit[-1] + 1))
-    own = [k for k, quoted in seq if not quoted]
-    last_quoted = max((p for p, (_k, quoted) in enumerate(seq) if quoted), default=-1)
-    lo = sum(1 for _k, quoted in seq[:last_quoted + 1] if not quoted)
-    cleaned = [_clean(lines[k]) for k in own]
-    body_end, closing_end, sig_start, end = split_tail(cleaned, lo, names, signed_below=bool(sig_text))
-    closing = _finish(lines, [(k, k + 1) for k in own[body_end:closing_end]])
-    sig_block = _finish(lines, [(k, k + 1) for k in own[sig_start:end]])
+            seq.append((unit[0], unit[-1] + 1, False))
+    own = [(a, b) for a, b, quoted in seq if not quoted]
+    # The tail rules look at the author's lines after the last quote, and at most the
+    # last _TAIL_WINDOW of them.
+    last_quoted = max((p for p, r in enumerate(seq) if r[2]), default=-1)
+    window: list[int] = []
+    for p in range(len(seq) - 1, last_quoted, -1):
+        a, b, _q = seq[p]
+        window[:0] = range(max(a, b - (_TAIL_WINDOW - len(window))), b)
+        if len(window) >= _TAIL_WINDOW:
+            break
+    before = window[0] if window else n
+    text_before = any(not _is_junk(lines[k]) for a, b in own for k in range(a, min(b, before)) if a < before)
+    cleaned = [_clean(lines[k]) for k in window]
+    body_end, closing_end, sig_start, end = split_tail(cleaned, 0, names, signed_below=bool(sig_text),
+                                                       text_before=text_before)
+    closing = _finish(lines, _runs(window[body_end:closing_end]))
+    sig_block = _finish(lines, _runs(window[sig_start:end]))
     if sig_block and sig_text:
         sig_text = sig_block + "\n\n" + sig_text
     else:
         sig_text = sig_block or sig_text
-    stop = own[closing_end] if closing_end < len(own) else None  # the first line after the closing
-    text_lines = []
-    for k, quoted in seq:
-        if k == stop:
-            break
-        text_lines.append((k, k + 1))
-    own_set = set(own[:closing_end])
+    body_stop = window[body_end] if body_end < len(window) else n
+    stop = window[closing_end] if closing_end < len(window) else n  # the first line after the closing
     return Parts(
-        body=_finish(lines, [(k, k + 1) for k in own[:body_end]], squeeze=True),
+        body=_finish(lines, _cut(own, body_stop), squeeze=True),
         closing=closing,
         signature=sig_text,
-        text=_finish(lines, text_lines),
-        own=_finish(lines, [(k, k + 1) for k, _q in seq if k in own_set], squeeze=True),
+        text=_finish(lines, _cut([(a, b) for a, b, _q in seq], stop)),
+        own=_finish(lines, _cut(own, stop), squeeze=True),
     )
+
+
+_TAIL_WINDOW = 200
+
+
+def _runs(ks: list[int]) -> list[tuple[int, int]]:
+    """Sorted line numbers as ranges of consecutive lines."""
+    out: list[tuple[int, int]] = []
+    for k in ks:
+        if out and out[-1][1] == k:
+            out[-1] = (out[-1][0], k + 1)
+        else:
+            out.append((k, k + 1))
+    return out
+
+
+def _cut(ranges: list[tuple[int, int]], stop: int) -> list[tuple[int, int]]:
+    """The ranges, up to (not including) line ``stop``."""
+    out = []
+    for a, b in ranges:
+        if a >= stop:
+            break
+        out.append((a, min(b, stop)))
+    return out
 
 
 def _inner_attribution(head: str, lines: list[str], start: int, i: int) -> int:

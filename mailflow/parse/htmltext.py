@@ -285,7 +285,7 @@ def _walk(root) -> str:
                     lists[-1][1] = number + 1
                 else:
                     marker = "- "
-                w.text(indent + marker)
+                w.text(indent + marker, keep_space=True)
             leave = "line"
         elif tag == "pre":
             w.want(2)

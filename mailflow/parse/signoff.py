@@ -186,6 +186,8 @@ def _fold(s: str) -> str:
 
 
 def _norm(c: str) -> str:
+    if len(c) > 120:
+        return c.lower()
     s = _EMOJI_TAIL.sub("", c).strip(_LEAD_MARK).rstrip(_TRAIL_PUNCT).lower()
     return " ".join(s.replace("’", "'").split())
 
@@ -229,6 +231,8 @@ class Names:
 
     def matches(self, c: str) -> bool:
         """Whether the line ``c`` is one of these names or initials (and nothing else)."""
+        if len(c) > 80:
+            return False
         s = _fold(_EMOJI_TAIL.sub("", c).strip(_LEAD_MARK).rstrip(_TRAIL_PUNCT))
         s = re.sub(r"\s*\([^)]{0,30}\)$", "", s).strip()
         if not s or len(s) > 60:
@@ -246,10 +250,8 @@ class Names:
 # --------------------------------------------------------------------------- line tests
 
 
-def is_valediction(c: str, names: Names | None = None) -> bool:
-    """A sign-off line: "Best regards,", "Diolch / Thanks,", "Thanks, Ann", "/ Greetings"."""
-    if not c or len(c) > 80:
-        return False
+def _pure_valediction(c: str) -> bool:
+    """A sign-off phrase alone (no name): "Best regards,", "Diolch / Thanks,"."""
     s = _norm(c)
     if not s:
         return False
@@ -260,6 +262,15 @@ def is_valediction(c: str, names: Names | None = None) -> bool:
             parts = [p.strip(" ,.!") for p in s.split(sep)]
             if len(parts) <= 3 and all(p in CLOSINGS for p in parts if p) and any(parts):
                 return True
+    return False
+
+
+def is_valediction(c: str, names: Names | None = None) -> bool:
+    """A sign-off line: "Best regards,", "Diolch / Thanks,", "Thanks, Ann", "/ Greetings"."""
+    if not c or len(c) > 80:
+        return False
+    if _pure_valediction(c):
+        return True
     # the name on the same line: "Thanks, Ann", "Cheers Sam", "Best, A."
     head, comma, tail = c.rpartition(",")
     if comma and _norm(head) in CLOSINGS and tail.strip() and is_name(tail.strip(), names):
@@ -275,6 +286,8 @@ def is_valediction(c: str, names: Names | None = None) -> bool:
 def is_name(c: str, names: Names | None = None) -> bool:
     """A line that looks like a person's name (or initials): "Ann Lee", "Dr. med. Jürgen
     Weiß", "A.", "J.W.", "-Ann", "//Jef"; or one of ``names``."""
+    if len(c) > 80:
+        return False
     if names and names.matches(c):
         return True
     s = _EMOJI_TAIL.sub("", c).strip(_LEAD_MARK).rstrip(" \t,;!")
@@ -330,10 +343,11 @@ def signature_shaped(c: str, names: Names | None = None) -> bool:
         return False
     if _LABEL.match(c) and not _CONTACT_LABEL.match(c.lstrip("*_")):
         return False
-    if _contact(c):
+    strong = _EMAIL.search(c) or _URL.search(c) or _PHONE.search(c)
+    if len(words) >= 4 and (c[-1] in ".!" or c[0].islower()) and not strong:
+        return False  # a sentence
+    if strong or _contact(c):
         return True
-    if c[-1] in ".!" and len(words) >= 4:
-        return False
     if is_name(c, names):
         return True
     alpha = [w for w in words if w[:1].isalpha()]
@@ -343,6 +357,8 @@ def signature_shaped(c: str, names: Names | None = None) -> bool:
 
 def is_notice(lines: Sequence[str]) -> bool:
     """A paragraph that is a legal notice or a list footer (never a filled form)."""
+    if sum(len(x) for x in lines) > 6000:
+        return False  # notices are short; a long paragraph is someone's text
     labels = sum(1 for x in lines if _LABEL.match(x.strip()))
     if labels >= 2:
         return False
@@ -361,7 +377,7 @@ def _has_text(c: str) -> bool:
 
 
 def split_tail(lines: Sequence[str], lo: int, names: Names | None = None,
-               signed_below: bool = False) -> tuple[int, int, int, int]:
+               signed_below: bool = False, text_before: bool = False) -> tuple[int, int, int, int]:
     """Where the body, closing and signature of ``lines`` are.
 
     ``lines`` are cleaned lines ("" for blank); ``lines[lo:]`` is the tail the rules
@@ -370,12 +386,15 @@ def split_tail(lines: Sequence[str], lo: int, names: Names | None = None,
     closing ``lines[body_end:closing_end]``, the signature
     ``lines[signature_start:end]`` (``closing_end <= signature_start <= end``);
     the lines after ``end`` (junk, notices, footers) belong to none of them.
-    ``signed_below``: a signature (after a ``--`` line) follows these lines.
+    ``signed_below``: a signature (after a ``--`` line) follows these lines;
+    ``text_before``: the author wrote text above ``lines[0]``.
     """
     n = len(lines)
     first = next((k for k in range(n) if _has_text(lines[k])), None)
     if first is None:
         return n, n, n, n
+    if text_before:
+        first = 0
     lo = max(lo, first)
     e = n
     while e > lo and not _has_text(lines[e - 1]):
@@ -395,7 +414,7 @@ def split_tail(lines: Sequence[str], lo: int, names: Names | None = None,
         return e, e, e, e
 
     def text_above(k: int) -> bool:
-        return any(_has_text(lines[j]) for j in range(first, k))
+        return text_before or any(_has_text(lines[j]) for j in range(first, k))
 
     # 2. a valediction, with only signature-shaped lines under it
     for pos in range(len(nb) - 1, max(-1, len(nb) - 13), -1):
@@ -406,7 +425,7 @@ def split_tail(lines: Sequence[str], lo: int, names: Names | None = None,
             if pos > 0 and nb[pos - 1] == k - 1 and is_valediction(lines[k - 1], names):
                 start = k - 1  # bilingual, on two lines
             after = nb[pos + 1:]
-            if not after and not signed_below:
+            if not after and not signed_below and _pure_valediction(c):
                 return e, e, e, e  # "Thanks!" with no name under it: the author's words
             closing_end = k + 1
             rest = after
@@ -437,7 +456,8 @@ def split_tail(lines: Sequence[str], lo: int, names: Names | None = None,
         head = lines[block[0]]
         has_contact = any(_contact(lines[k]) for k in block)
         own = bool(names) and names.matches(head)
-        if is_name(head, names) and (has_contact or (own and len(block) >= 2)):
+        named = is_name(head, names) or is_name(re.split(r"\s[|,–-]\s?|,", head, maxsplit=1)[0], names)
+        if named and (has_contact or (own and len(block) >= 2)):
             above = nb[:p]
             if above and own is not None and names and names.matches(lines[above[-1]]) and text_above(above[-1]):
                 return above[-1], above[-1] + 1, block[0], e  # "Ann" then the block
