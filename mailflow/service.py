@@ -261,7 +261,8 @@ class Service:
         draft = self.applier.draft(pair["id"], spec.form) if spec and spec.form else {}
         expectation = engine.expectation(self.workflow, token["context"], draft)
         reply = parse.understand(mail, expectation, now=now, tz=self.config.scheme.timezone,
-                                 date_order=self.config.scheme.date_order)
+                                 date_order=self.config.scheme.date_order, languages=self.config.scheme.languages,
+                                 names=(m.participant["name"] or "",))
         ctx = engine.ReplyContext(context=token["context"], role=role, state=pair["state"], draft=draft)
         return engine.on_reply(self.workflow, reply, ctx), subject
 
