@@ -749,8 +749,19 @@ def _signature_end(lines: list[str], i: int) -> int:
             break
         if (":" in c[:60] or "：" in c[:60]) and _header_block(lines, j, c) > 0:
             break
+        if _STRONG_START.match(c) and _attribution_starts(lines, j):
+            break  # a reply header wrapped over lines: "On Mon, ... <" / "s@x> wrote:"
         j += 1
     return j
+
+
+def _attribution_starts(lines: list[str], j: int) -> bool:
+    """Whether an attribution wrapped over up to four lines starts at line j."""
+    for k in range(j, min(j + 4, len(lines))):
+        ck = _clean(lines[k])
+        if ck and (ck[-1] in ":：-]" or (ck[-1].isalpha() and _verb_at_end(ck))) and _attribution(lines, k, j, ck) == j:
+            return True
+    return False
 
 
 def _extract(text: str, names: Names) -> Parts:
@@ -901,8 +912,20 @@ def _extract(text: str, names: Names) -> Parts:
         sig_text = sig_block or sig_text
     body_stop = window[body_end] if body_end < len(window) else n
     stop = window[closing_end] if closing_end < len(window) else n  # the first line after the closing
+    body_ranges = _cut(own, body_stop)
+    if not closing and not sig_block and last_quoted >= 0 and not isinstance(units[0], _Quote):
+        # Inline answers: a sign-off can end the note above the first quote
+        # ("Our answers are below.\n\nRenée").
+        a, b, _q = seq[0]
+        head = list(range(a, b))
+        cl = [_clean(lines[k]) for k in head]
+        h_body, h_closing, h_sig, h_end = split_tail(cl, 0, names)
+        if h_closing > h_body and h_sig == h_end:
+            closing = _finish(lines, _runs(head[h_body:h_closing]))
+            drop = set(head[h_body:h_end])
+            body_ranges = [r for k in range(len(body_ranges)) for r in _minus(body_ranges[k], drop)]
     return Parts(
-        body=_finish(lines, _cut(own, body_stop), squeeze=True),
+        body=_finish(lines, body_ranges, squeeze=True, junk=True),
         closing=closing,
         signature=sig_text,
         text=_finish(lines, _cut([(a, b) for a, b, _q in seq], stop)),
@@ -911,6 +934,11 @@ def _extract(text: str, names: Names) -> Parts:
 
 
 _TAIL_WINDOW = 200
+
+
+def _minus(r: tuple[int, int], drop: set[int]) -> list[tuple[int, int]]:
+    """The range ``r`` without the lines in ``drop``."""
+    return _runs([k for k in range(*r) if k not in drop]) if any(k in drop for k in range(*r)) else [r]
 
 
 def _runs(ks: list[int]) -> list[tuple[int, int]]:
@@ -982,11 +1010,11 @@ def _signature_text(lines: list[str], signature: tuple[int, int] | None, names: 
 _INNER_START = re.compile(r"(?:^|[.!?…)\]]\s+|\s)((?:on|le|am|el|em|il|op|den|w dniu|dne|på|o)\s)", re.I)
 
 
-def _finish(lines: list[str], ranges: list[tuple[int, int]], squeeze: bool = False) -> str:
+def _finish(lines: list[str], ranges: list[tuple[int, int]], squeeze: bool = False, junk: bool = False) -> str:
     out = [lines[k].rstrip() for a, b in ranges for k in range(a, b)]
     if squeeze:  # quotes were left out: do not leave runs of blank lines where they were
         out = [line for k, line in enumerate(out) if line.strip() or k == 0 or out[k - 1].strip()]
-    while out and not out[-1].strip():
+    while out and (not out[-1].strip() or (junk and len(out) > 1 and _is_junk(out[-1]))):
         out.pop()
     start = 0
     while start < len(out) and not out[start].strip():
