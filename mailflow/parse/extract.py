@@ -298,21 +298,22 @@ _UNDERSCORES = re.compile(r"^_{5,}$")
 _F_FROM = (
     r"from|von|de|van|da|od|fra|från|frå|lähettäjä|feladó|от|від|kimden|από|remetente|mittente|"
     r"afzender|absender|expéditeur|expediteur|nadawca|odesílatel|发件人|發件人|寄件者|寄件人|差出人|送信者|"
-    r"보낸 사람|보낸사람"
+    r"보낸 사람|보낸사람|oddi wrth|oddiwrth"
 )
 _F_SENT = (
     r"sent|date|datum|data|fecha|gesendet|envoyé|envoyé le|enviado|enviada|enviado el|inviato|verzonden|"
     r"verstuurd|wysłano|wysłane|sendt|skickat|lähetetty|päivämäärä|elküldve|dátum|отправлено|дата|надіслано|"
-    r"gönderildi|tarih|发送时间|發送時間|日期|時間|送信日時|日時|보낸 날짜|날짜|message du|sent at|ημερομηνία"
+    r"gönderildi|tarih|发送时间|發送時間|日期|時間|送信日時|日時|보낸 날짜|날짜|message du|sent at|ημερομηνία|"
+    r"anfonwyd|dyddiad"
 )
 _F_TO = (
     r"to|an|à|a|para|aan|til|till|do|vastaanottaja|címzett|кому|komu|kime|收件人|收件者|宛先|받는 사람|"
-    r"받는사람|pour|destinataire|προς"
+    r"받는사람|pour|destinataire|προς|at"
 )
 _F_CC = r"cc|kopie|copie à|copie|kopia|kopio|копия|抄送|副本|참조|bcc"
 _F_SUBJECT = (
     r"subject|betreff|objet|sujet|asunto|assunto|oggetto|onderwerp|emne|ämne|temat|aihe|tárgy|тема|"
-    r"konu|předmět|predmet|主题|主題|主旨|件名|제목|θέμα"
+    r"konu|předmět|predmet|主题|主題|主旨|件名|제목|θέμα|pwnc"
 )
 _F_REPLY = r"reply-to|reply to|répondre à|antwort an|risposta|responder a|rispondi a|svara till"
 _FIELD_KINDS = ("f_from", "f_sent", "f_to", "f_cc", "f_subject", "f_reply")

@@ -402,7 +402,8 @@ def _read_top(new_text: str, fields: Sequence[FieldSpec], helps: set[str], fits=
                 current.has_value = bool(lab.value)
                 entries.append(current)
                 continue
-        elif fits is not None and (current is None or _ends_value(current, stripped)):
+        elif fits is not None and (current is None or _ends_value(current, stripped) or (
+                _kind(current) == "list" and not _BULLET.match(stripped))):
             bare = _label_without_colon(stripped, fields, fits)
             if bare is not None:
                 current = bare

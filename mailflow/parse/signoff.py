@@ -171,7 +171,10 @@ _ROLE = re.compile(
     r"abteilung|praxis|directeur|directrice|médecin|responsable|service|jefe|jefa|médico|médica|enfermera|"
     r"enfermeiro|dirigente|ricercatore|ricercatrice|hoogleraar|docent|arts|verpleegkundige|afdeling|"
     r"overlæge|läkare|lääkäri|ylilääkäri|sjuksköterska|sygeplejerske|avdeling|avdelning|osasto|"
-    r"pronouns|she/her|he/him|they/them|ei/hi)\b",
+    r"pronouns|she/her|he/him|they/them|ei/hi)\b|"
+    r"\b(?:klinik|clinic|hospital|sjukhus|sykehus|sygehus|universit|institut|departement|abteilung|afdeling|"
+    r"avdeling|avdelning|osasto|fakult|facult|laborator|överläk|specialistläk|läkar|lääkär|overlege|lege|"
+    r"arzt|ärzt|ospedal|hôpital|ziekenhuis|hospital|centro|zentrum|centrum|yliopisto|sairaala)\w*",
     re.I,
 )
 _EMOJI_TAIL = re.compile(r"(?:\s*(?:[:;]-?[)(DPp]|<3|[\U0001F300-\U0001FAFF\u2600-\u27BF]\ufe0f?))+\s*$")
@@ -352,7 +355,8 @@ def signature_shaped(c: str, names: Names | None = None) -> bool:
         return True
     alpha = [w for w in words if w[:1].isalpha()]
     caps = sum(1 for w in alpha if w[0].isupper() or _fold(w) in _PARTICLES or w.lower() in ("of", "and", "for", "&"))
-    return bool(alpha) and caps == len(alpha) and any(w[0].isupper() for w in alpha)
+    # names of organisations: capitalised words ("Klinikum Nordstadt"), at most one not
+    return bool(alpha) and alpha[0][0].isupper() and caps >= len(alpha) - (1 if len(alpha) >= 2 else 0)
 
 
 def is_notice(lines: Sequence[str]) -> bool:
