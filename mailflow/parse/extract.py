@@ -178,6 +178,8 @@ _VERBS = (
 _CJK_VERBS = r"写道|寫道|작성|のメッセージ|が書きました"
 _VERB_WORDS = tuple(v.replace("\\", "") for v in _VERBS.split("|"))
 _CJK_VERB_WORDS = tuple(_CJK_VERBS.split("|"))
+_VERB_LAST = frozenset(v.split()[-1].split("(")[0] for v in _VERB_WORDS) | frozenset(
+    v.split()[-1] for v in _VERB_WORDS)
 _VERB_BOUNDARY = frozenset(" \t\"'>)],;、，(")
 _VERB_ANY = re.compile(
     r"(?:^|[\s\"'>)\],;、，(])(?:" + _VERBS + r")(?=[\s:：,(]|$)|(?:" + _CJK_VERBS + r")", re.I
@@ -585,6 +587,14 @@ def _join(pieces: list[str]) -> str:
 
 def _verb_at_end(s: str) -> bool:
     """Whether ``s`` ends with "wrote" (any language), then at most a colon."""
+    tail = s[-40:].rstrip(" \t:：")
+    if tail.isascii() and not tail.endswith(")"):
+        # cheap test first: the last word must end a verb ("wrote", "schrieb", "skrev")
+        k = len(tail)
+        while k > 0 and tail[k - 1] not in _VERB_BOUNDARY:
+            k -= 1
+        if tail[k:].lower() not in _VERB_LAST:
+            return False
     t = s.rstrip(" \t:：").lower()
     if t.endswith(_CJK_VERB_WORDS):
         return True
