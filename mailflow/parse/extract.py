@@ -1,9 +1,13 @@
-r"""The new text a person wrote, cut out of a plain-text reply.
+r"""The new text a person wrote, cut out of a plain-text reply, and split in three.
 
-:func:`extract_new_text` takes a body as :func:`mailflow.parse.mime.body_text`
-produces it (quoting as ``>`` lines, ``\n`` line endings; HTML already converted,
-with Outlook's reply header preceded by a ``____`` line) and returns what its author
-wrote. :func:`extract_reply` does the same from the raw message bytes.
+:func:`extract_parts` takes a body as :func:`mailflow.parse.mime.body_text` produces
+it (quoting as ``>`` lines, ``\n`` line endings; HTML already converted, with
+Outlook's reply header preceded by a ``____`` line) and returns what its author
+wrote as :class:`Parts`: the **body** (the author's own words), the **closing** (the
+valediction and the name under it) and the **signature** block, plus ``text`` (the
+body with the quoted context of inline answers, then the closing) and ``own`` (the
+same without the quoted lines). :func:`extract_new_text` returns ``text`` (or
+``own``); :func:`extract_reply` returns the body, from the raw message bytes.
 
 The text is read from the top, line by line. A line is *quoted* if it starts with
 ``>`` after at most three spaces (except ``> wrote:`` / ``>:``, which are the end of
@@ -31,22 +35,38 @@ Everything from the first of these on is dropped:
     "пн, 2 мар. 2026 г. в 09:15, Sam <s@x>:"); or
   - is Gmail's "2016-03-03 17:21 GMT+01:00 Name ..." or "2013/7/20 Name <addr>"; or
   - is "Quoting Name <addr>:" (Horde) and its translations; or
+  - is mutt's "* Name <addr> [2026-03-02 09:15]:" (an address, then a bracketed
+    date, then a colon); or "... <addr> sent:"; or
+  - is "---- Name wrote ----" (dashes on both sides); or
   - is a short "Name wrote:" line with nothing else, directly above a quote.
+
+  "wrote" without a colon counts only where the line starts like a header or
+  holds an address. Lines of a wrapped header are joined with spaces, except
+  inside ``<...>`` holding an address ("<sam@exa" + "mple.org>"). If the header's
+  first line starts with text of the author's ("Yes, fine. On Mon, ... wrote:"),
+  the line is split there and the text kept.
 
   A wrapped header starts at the nearest line above that starts like one, and
   never reaches above a line that ends a sentence.
 * **An Outlook-style header block**: a "From:" line in any of ~25 languages
   ("Von:", "De :", "Van:", "Da:", "Od:", "Fra:", "Från:", "发件人:", "差出人:",
-  also as ``*From:*``) whose value looks like a sender (not a date or a weekday),
-  with a Sent/Date/Subject/Cc/Reply-To line, or a To line holding an address; or
-  any three such fields including Sent/Date or Subject. "From: 3 March" /
+  "Oddi wrth:", also as ``*From:*``) whose value looks like a sender (not a date
+  or a weekday), with a Sent/Date/Subject/Cc/Reply-To line, or a To line holding
+  an address; or any three such fields including Sent/Date or Subject; or, without
+  a From line, a dated Sent/Date line with a To line holding an address or a
+  Subject line. Fields run onto one line by an HTML conversion ("From: Sam <s@x>
+  Sent: Monday ... To: ...") count as lines of their own. "From: 3 March" /
   "To: 10 March" is the author's text.
-* **Separators**: "-----Original Message-----", "---------- Forwarded message
-  ---------", "Begin forwarded message:", "Forwarded message:" and their
-  translations ("Ursprüngliche Nachricht", "Message transféré", "Mensaje
-  original", "Début du message réexpédié :", ...); also when they open a quote.
+* **Separators**: "-----Original Message-----", "-----Reply Message-----",
+  "---------- Forwarded message ---------", "Begin forwarded message:",
+  "Forwarded message:" and their translations ("Ursprüngliche Nachricht",
+  "Antwort Nachricht", "Message transféré", "Mensaje original", "Neges
+  wreiddiol", "Début du message réexpédié :", ...), between dashes, en or em
+  dashes or "="; also when they open a quote.
 * **A line of five or more underscores** (Outlook's separator; list footers).
-* **A signature separator**: ``--`` alone on a line (``-- `` before stripping).
+* **A signature separator**: ``--`` alone on a line (``-- `` before stripping). The
+  lines under it, up to the next marker or quote, are the signature (without
+  trailing legal notices or list footers).
 * **A device footer**: "Sent from my <up to five words>" (optionally ", please
   excuse typos"), "Sent from/with/via <a known app or device>" ("Sent from Outlook
   for iOS", "Sent with Airmail", "Sent from Yahoo Mail on Android"), "Get Outlook
@@ -54,8 +74,11 @@ Everything from the first of these on is dropped:
   meinem iPhone gesendet", "Enviado desde mi iPhone", "Inviato da iPhone",
   "Verzonden vanaf mijn iPad", "Sendt fra min iPad", "Skickat från min iPhone",
   "Wysłane z mojego iPhone'a", "Отправлено с iPhone", "iPhoneから送信",
-  "从我的iPhone发送"). "Sent from my desk, which is easier" and "Sent from a
-  magnificent torch of pixels" are prose.
+  "从我的iPhone发送", "Anfonwyd o fy iPhone", "Lähetetty iPhonesta", "Von Yahoo Mail
+  auf Android gesendet"), and "Get Outlook for iOS" in other languages ("Outlook
+  für iOS herunterladen", "Obtener Outlook para iOS", "Hent Outlook til iOS", ...).
+  "Sent from my desk, which is easier" and "Sent from a magnificent torch of
+  pixels" are prose.
 * **"Reply above this line"** markers of ticketing systems.
 
 2. When a marker comes first
@@ -76,63 +99,72 @@ forwarded message itself is never part of the new text.
 
 3. Quoted blocks
 ----------------
-A quoted block is a run of quoted lines (blank lines inside the run included),
-together with the reply header directly above it, if any (its *attribution*). A
-block is *attributed* if it has such a header, or if it opens with one (or with an
-Outlook header block).
+A quoted block is a run of quoted lines (blank lines inside the run included, and
+an unquoted line squeezed between two quoted lines that is the tail of a long
+quoted line hard-wrapped without its ``>``: the line above is 50 characters or
+more and stops mid-sentence, and this one goes on in lower case), together with
+the reply header directly above it, if any (its *attribution*). A block is
+*attributed* if it has such a header, or if it opens with one (or with an Outlook
+header block).
 
 * **Quoted history**: a block with no new text after it (only blank lines, a
-  signature, a footer or further quotes) is dropped, with everything after it.
+  signature, a footer, further quotes, or paragraphs that are legal notices or
+  mailing-list footers added by a server) is dropped, with everything after it.
   This is the usual top-posted reply.
-* **Inline answers**: a block with new text both before and after it is kept
-  verbatim, with its attribution, as the context of the answers (the question
-  each answer answers). ``keep_quotes=False`` leaves such blocks (and their
-  attributions) out, keeping only lines the author typed.
+* **Inline answers**: a block with new text both before and after it is kept in
+  ``text`` (``Mail.new_text``), with its attribution, as the context of the
+  answers (the question each answer answers). The body, and ``own``, hold only
+  the lines the author typed.
 * **A block at the very top** (before any new text): attributed, it is the message
   being answered below (a bottom-posted reply) and is dropped — unless the author
   answered below two or more blocks (an interleaved reply), in which case it is
   kept as context like any inline block. Unattributed, it is something the author
   chose to cite, and is kept.
 * **A reply that is only quotes**: "" if the first block is attributed (someone
-  pressed reply and sent); otherwise the quote itself (with ``keep_quotes=False``,
-  "").
+  pressed reply and sent); otherwise the quote itself is the body (something the
+  author chose to send; ``own`` is "").
 
-4. Signatures, sign-offs and disclaimers
-----------------------------------------
-Applied to the end of what is kept, in this order:
+4. Body, closing and signature
+------------------------------
+The author's lines after the last quote (all of them when there is none) end with
+what :func:`mailflow.parse.signoff.split_tail` finds, read from the end upwards
+(its docstring has the details):
 
-* trailing lines without letters or digits ("***", "====", the "ᐧ" of mail
-  trackers) are dropped;
-* a trailing paragraph that reads as a legal disclaimer or confidentiality notice
-  ("intended recipient", "confidential", "privileged", "received this e-mail in
-  error", "vertraulich", "destinataire", "please consider the environment before
-  printing", ...; eight words or more) is dropped, and so is each such paragraph
-  before it;
-* a last line "-Name" or "/Name" (a dash or slash glued to a name of up to four
-  words) is dropped ("- item" is a list item and stays);
-* a closing line ("Best regards,", "Thanks,", "Cheers", "Mit freundlichen Grüßen",
-  "Cordialement", "Med venlig hilsen", "Mvh", "Pozdrawiam,", "С уважением", ...)
-  followed by one to six short lines that look like a name and contact details
-  (the first starts with a letter, has at most five words and is not an answer
-  word such as "yes" or "accept"; no line is a sentence of four or more words
-  ending in ". ? !", no "P.S.") ends the text: those lines are dropped, the
-  closing itself stays (the author's words, and harmless). The lines must follow
-  the closing directly; after a blank line they must be at least two (a signature
-  block), so "Best regards,\n\nAnn" keeps "Ann".
+* trailing lines without letters or digits ("***", "====", "[...]", the "ᐧ" of
+  mail trackers) and trailing paragraphs that are legal notices or mailing-list
+  footers are dropped; a paragraph with two or more ``Label: value`` lines is a
+  filled form, never a notice, and a notice needs a notice phrase ("intended
+  recipient", "received this e-mail in error", "confidential and may be
+  privileged", ...): "confidential" alone is someone's word;
+* the **closing** is a valediction in one of the schemes' languages ("Kind
+  regards,", "Diolch / Thanks,", "Mit freundlichen Grüßen", "Met vriendelijke
+  groet", "Un saludo", "Atenciosamente", "Cordiali saluti", "Med vänlig hälsning",
+  "Mvh", ...; two of them for a bilingual sign-off; "Thanks, Ann" on one line)
+  with only signature-shaped lines under it, together with the name under it; or
+  a name glued to a dash or slash ("-Ann", "—Ryan", "//Jef"); or a last line that
+  is the sender's own first name, full name or initials (the From display name,
+  and in :func:`mailflow.parse.understand` the enrolled name, are the evidence).
+  A valediction with nothing under it ("Thanks!") is the author's words and stays
+  in the body; "Thank you" with text after it is never a closing;
+* the **signature** is what follows the name under a closing, or a last paragraph
+  that starts with a name and holds contact details (phone, e-mail, URL, address,
+  job title, organisation, "|" separators), and the lines under a ``--`` line.
 
-None of these rules empties the result: each applies only if some text with
-letters or digits remains above it. Other signatures (a name, a title) with no
-closing line and no ``--`` above them stay: they are indistinguishable from text.
+None of these rules empties the body: a valediction with nothing above it stays
+in the body (its name is the closing), and a signature block or a bare name needs
+text above it. In an interleaved reply a name (or valediction and name) ending
+the note above the first quote is the closing when nothing closes the reply at
+the end ("Our answers are below.\n\nRenée").
 
 5. Output
 ---------
-The kept lines, trailing spaces removed, zero-width and bidirectional marks
-removed, leading and trailing blank lines dropped. With ``keep_quotes=False``,
+Each part: the kept lines, trailing spaces removed, zero-width and bidirectional
+marks removed, leading and trailing blank lines dropped. In ``body`` and ``own``,
 runs of blank lines left where quotes were are squeezed to one.
 
-Note for consumers: in the inline-answer and interleaved cases the new text holds
-``>`` lines and a reply-header line; read commands from
-``extract_new_text(text, keep_quotes=False)`` or skip such lines.
+Note for consumers: in the inline-answer and interleaved cases ``text`` holds
+``>`` lines and a reply-header line; read commands from ``own``, and pass on only
+``body``.
 
 Performance
 -----------
@@ -140,8 +172,9 @@ One pass over the lines, stopping at the first marker; each line is tested with 
 few anchored regular expressions, only if it is shorter than 1,000 characters
 (reply headers: 300 per line, 500 joined), after cheap checks on its first and last
 characters. No pattern nests quantifiers over overlapping classes; the few that
-could backtrack over a run are possessive. Time is linear in the size of the text,
-and at most :data:`MAX_CHARS` characters are read.
+could backtrack over a run are possessive. The sign-off rules look at no more than
+the last 200 of the author's lines. Time is linear in the size of the text, and at
+most :data:`MAX_CHARS` characters are read.
 """
 
 from __future__ import annotations
