@@ -253,7 +253,7 @@ def test_closing_with_name_block():
     "Mit freundlichen Grüßen", "Mit freundlichen Grüßen / Kind regards", "Viele Grüße", "Met vriendelijke groet,",
     "Hartelijke groeten", "Un saludo,", "Saludos cordiales", "Atenciosamente,", "Cumprimentos,",
     "Cordiali saluti", "Un caro saluto", "Med vänlig hälsning", "Vennlig hilsen", "Med venlig hilsen", "Mvh",
-    "Ystävällisin terveisin", "Kveðja", "Thanks so much!", "Cheers 🙂", "/ Greetings",
+    "Ystävällisin terveisin", "Kveðja", "Pozdrawiam", "S pozdravem", "Thanks so much!", "Cheers 🙂", "/ Greetings",
     "Mit freundlichen Grüßen\nKind regards",
 ])
 def test_valedictions_in_the_schemes_languages(closing):
