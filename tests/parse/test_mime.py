@@ -341,6 +341,19 @@ def test_headings_and_lists_are_plain_text():
     assert text == "My objectives\n\n1. Build confidence\n2. Learn Python\n\n- one\n  - nested\n\n  keep\n   this"
 
 
+def test_deeply_nested_html_is_cut_not_slow():
+    from mailflow.parse import htmltext
+
+    # An HTML5 parser's work grows with the square of the depth: 20,000 levels would
+    # take seconds. They are cut at MAX_DEPTH (speed itself is in the benchmark).
+    html = "<div>Accept</div>" + "<blockquote type=cite><div>older</div>" * 20_000
+    text = html_to_text(html)
+    assert text.startswith("Accept\n")
+    assert max(len(line) - len(line.lstrip(">")) for line in text.splitlines()) <= htmltext.MAX_DEPTH
+    many = "<p>Accept</p>" + "<p>old line</p>" * 30_000
+    assert html_to_text(many).count("old line") < htmltext.MAX_NODES
+
+
 def test_broken_html_does_not_raise():
     for html in ["<div><p><blockquote>", "<<<>>>", "</div></div></blockquote>", "<hr" * 1000, "&#xFFFFFFFF; &#0;"]:
         assert isinstance(html_to_text(html), str)
