@@ -423,14 +423,21 @@ def _label_without_colon(text: str, fields: Sequence[FieldSpec], fits) -> _Entry
     number, choice), and the rest must be a valid value of that kind."""
     if ":" in text or "：" in text or len(text) > 80:
         return None
+    known = {}
+    for spec in fields:
+        if spec.kind in ("date", "number", "choice"):
+            for name in (spec.label, *spec.synonyms):
+                known.setdefault(_norm_label(name).replace(" ", ""), spec)
+    if not known:
+        return None
     words_ = text.split()
     for k in range(min(4, len(words_) - 1), 0, -1):
-        matched = match_label(" ".join(words_[:k]), fields)
-        if matched is None or not matched[1] or matched[0].kind not in ("date", "number", "choice"):
+        spec = known.get(_norm_label(" ".join(words_[:k])).replace(" ", ""))
+        if spec is None:
             continue
         value = " ".join(words_[k:]).lstrip("=-–—: ").strip()
-        if value and fits(matched[0], value):
-            entry = _Entry(matched[0], " ".join(words_[:k]), [value])
+        if value and fits(spec, value):
+            entry = _Entry(spec, " ".join(words_[:k]), [value])
             entry.has_value = True
             return entry
     return None
