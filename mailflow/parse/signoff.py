@@ -355,8 +355,8 @@ def signature_shaped(c: str, names: Names | None = None) -> bool:
         return True
     alpha = [w for w in words if w[:1].isalpha()]
     caps = sum(1 for w in alpha if w[0].isupper() or _fold(w) in _PARTICLES or w.lower() in ("of", "and", "for", "&"))
-    # names of organisations: capitalised words ("Klinikum Nordstadt"), at most one not
-    return bool(alpha) and alpha[0][0].isupper() and caps >= len(alpha) - (1 if len(alpha) >= 2 else 0)
+    # names of organisations: capitalised words ("Klinikum Nordstadt", "Riverside University Hospital")
+    return bool(alpha) and caps == len(alpha) and any(w[0].isupper() for w in alpha)
 
 
 def is_notice(lines: Sequence[str]) -> bool:
@@ -461,7 +461,7 @@ def split_tail(lines: Sequence[str], lo: int, names: Names | None = None,
         has_contact = any(_contact(lines[k]) for k in block)
         own = bool(names) and names.matches(head)
         named = is_name(head, names) or is_name(re.split(r"\s[|,–-]\s?|,", head, maxsplit=1)[0], names)
-        if named and (has_contact or (own and len(block) >= 2)):
+        if named and has_contact:
             above = nb[:p]
             if above and own is not None and names and names.matches(lines[above[-1]]) and text_above(above[-1]):
                 return above[-1], above[-1] + 1, block[0], e  # "Ann" then the block

@@ -274,6 +274,11 @@ def test_a_valediction_without_a_name_is_the_authors_words():
         ("Yes, Tuesday.", "Cheers", "Ann Lee\nhttp://x.example")
 
 
+def test_words_under_a_valediction_are_not_a_signature():
+    assert parts("Yes.\n\nThanks,\nTuesday 3pm works") == ("Yes.\n\nThanks,\nTuesday 3pm works", "", "")
+    assert parts("Yes.\n\nBest,\nAnn\n\nLocation: the library") == ("Yes.\n\nBest,\nAnn\n\nLocation: the library", "", "")
+
+
 def test_thank_you_followed_by_text_is_not_a_closing():
     assert parts("Hi Sam,\nThanks,\nI will be there.\nSee you Tuesday at the library.") == \
         ("Hi Sam,\nThanks,\nI will be there.\nSee you Tuesday at the library.", "", "")
