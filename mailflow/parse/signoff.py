@@ -177,6 +177,7 @@ _ROLE = re.compile(
     r"arzt|ärzt|ospedal|hôpital|ziekenhuis|hospital|centro|zentrum|centrum|yliopisto|sairaala)\w*",
     re.I,
 )
+_ITEM = re.compile(r"^(?:[-*•·]|\(?\d{1,2}[.)])\s")
 _EMOJI_TAIL = re.compile(r"(?:\s*(?:[:;]-?[)(DPp]|<3|[\U0001F300-\U0001FAFF\u2600-\u27BF]\ufe0f?))+\s*$")
 _LEAD_MARK = " \t-—–―/\\~*_•·>"
 _TRAIL_PUNCT = " \t,.!;:—–-…"
@@ -340,8 +341,8 @@ def signature_shaped(c: str, names: Names | None = None) -> bool:
     if len(words) > 10:
         return False
     low = c.lower()
-    if low.startswith(("p.s", "ps:", "ps ", "pps")):
-        return False
+    if low.startswith(("p.s", "ps:", "ps ", "pps")) or _ITEM.match(c):
+        return False  # a postscript, a list item
     if _norm(c) in ANSWER_WORDS:
         return False
     if _LABEL.match(c) and not _CONTACT_LABEL.match(c.lstrip("*_")):

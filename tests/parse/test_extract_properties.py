@@ -175,6 +175,8 @@ def test_parts_are_the_authors_lines_in_order(lines, names):
         # every line of a part is a line of the input, in order
         k = 0
         for line in part.split("\n"):
+            if not line:
+                continue  # a blank line may join two blocks of a part
             while k < len(own) and own[k] != line:
                 k += 1
             assert k < len(own), f"{line!r} is not an input line: {text!r}"
