@@ -30,7 +30,7 @@ from .forms import read_form
 from .machine import classify
 from .result import CommandResult, Expectation, Mail, Reply
 
-__all__ = ["read", "understand", "extract_reply", "Mail", "Reply", "Expectation"]
+__all__ = ["read", "understand", "extract_parts", "extract_reply", "Mail", "Reply", "Expectation"]
 
 
 def read(raw: bytes, *, tz: str = "UTC") -> Mail:
