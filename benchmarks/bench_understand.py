@@ -50,7 +50,8 @@ def main() -> int:
             mail = parse.read(raw, tz="Europe/London")
             now = dt.datetime.fromisoformat(spec.get("now", "2026-03-02T10:00:00+00:00"))
             parse.understand(mail, engine.expectation(workflow, spec["context"]), now=now, tz="Europe/London",
-                             date_order=spec.get("date_order", "DMY"))
+                             date_order=spec.get("date_order", "DMY"), languages=spec.get("languages", ["en"]),
+                             names=spec.get("names", []))
             per_case[name].append(time.perf_counter() - t)
     total = time.perf_counter() - start
     n = args.rounds * len(cases)

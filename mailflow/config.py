@@ -75,6 +75,7 @@ class SchemeConfig:
     rules: str
     templates: Path | None
     support: str = ""
+    languages: tuple[str, ...] = ("en",)  # what replies are written in (dates are read in these)
 
     @property
     def local_part(self) -> str:
@@ -164,6 +165,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "rules": (str, "default", "nonempty"),
         "templates": (str, "", "path"),
         "support": (str, "", None),
+        "languages": (list, ["en"], "languages"),
     },
     "database": {"path": (str, "mailflow.db", "path")},
     "imap": {
@@ -291,6 +293,18 @@ class _Reader:
                 zoneinfo.ZoneInfo(value)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 raise self.fail(where, f"{value!r} is not an IANA time zone name such as 'Europe/London'.") from None
+        elif check == "languages":
+            if not value:
+                raise self.fail(where, 'needs at least one language code, e.g. ["en"] or ["en", "cy"].')
+            from dateparser.data.languages_info import language_order
+
+            for item in value:
+                if not isinstance(item, str) or item not in language_order:
+                    raise self.fail(
+                        where, f"{item!r} is not a language code mailflow can read dates in. Use two-letter "
+                        'codes such as "en", "cy", "fr", "de", "nl", "es", "pt", "it", "sv", "da", "nb", "fi".'
+                        f"{_suggest(str(item), language_order)}",
+                    )
         elif check == "port" and not 0 < value < 65536:
             raise self.fail(where, f"{value} is not a port number (1-65535).")
         elif check == "positive" and value <= 0:
@@ -360,7 +374,8 @@ def parse(text: str, path: Path) -> Config:
 
     scheme = r.build("scheme", SchemeConfig)
     scheme = replace(scheme, name=scheme.name.strip(), address=scheme.address.lower(),
-                     coordinators=tuple(parseaddr(c)[1].lower() for c in scheme.coordinators))
+                     coordinators=tuple(parseaddr(c)[1].lower() for c in scheme.coordinators),
+                     languages=tuple(dict.fromkeys(scheme.languages)))
     imap = r.build("imap", ImapConfig)
     smtp = r.build("smtp", SmtpConfig)
     outbox = r.build("outbox", OutboxConfig)

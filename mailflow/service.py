@@ -298,7 +298,8 @@ class Service:
         expectation = engine.expectation(self.workflow, context, draft)
         tz = participant.get("timezone") or self.config.scheme.timezone
         reply = parse.understand(_subject_if_empty(mail), expectation, now=now, tz=tz,
-                                 date_order=self.config.scheme.date_order)
+                                 date_order=self.config.scheme.date_order, languages=self.config.scheme.languages,
+                                 names=(participant["name"] or "",))
         ctx = engine.ReplyContext(
             context=context, role=role, state=pair["state"] if pair else None, draft=draft,
             facts=self.store.facts(pair["id"]) if pair else {}, ref=ref,
@@ -318,7 +319,8 @@ class Service:
         expectation = engine.expectation(self.workflow, ANYTIME)
         command = parse.understand(_subject_if_empty(mail), expectation, now=now,
                                    tz=participant.get("timezone") or self.config.scheme.timezone,
-                                   date_order=self.config.scheme.date_order).command
+                                   date_order=self.config.scheme.date_order, languages=self.config.scheme.languages,
+                                   names=(participant["name"] or "",)).command
         if not command.name:
             return Outcome("ignored", "no-token: not a reply to one of our emails, and no command",
                            (Send("notes/no-token", "sender"),)), note
@@ -511,7 +513,7 @@ def _subject_if_empty(mail: Mail) -> Mail:
     if (mail.own_text or mail.new_text).strip():
         return mail
     subject = re.sub(r"^\s*(?:re|aw|sv|fw|fwd)\s*:\s*", "", mail.subject, flags=re.I)
-    return replace(mail, new_text=subject, own_text=subject)
+    return replace(mail, new_text=subject, own_text=subject, body=subject, body_text=subject)
 
 
 def _recipient(row: dict) -> Recipient:

@@ -21,6 +21,12 @@ expected.json keys:
                            as ISO strings, lists as lists of strings
 ``new_text_includes``      strings that must be in ``Mail.new_text``
 ``new_text_excludes``      strings that must not be (quoted history, footers, disclaimers)
+``body`` (str)             when given: exactly ``Reply.body``, the author's own words
+                           (no quoted lines, closing, signature, footer or disclaimer)
+``closing`` (str)          when given: exactly ``Reply.closing`` (valediction and name)
+``signature`` (str)        when given: exactly ``Reply.signature`` (the signature block)
+``languages`` (list)       the scheme's ``[scheme] languages`` (default ["en"])
+``names`` (list)           the participant's enrolled name(s) (default: none)
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ CORPUS = Path(__file__).parent / "corpus"
 TZ = "Europe/London"
 CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 KEYS = {"client", "context", "date_order", "now", "command", "candidates", "command_rest_includes", "fields",
-        "new_text_includes", "new_text_excludes"}
+        "new_text_includes", "new_text_excludes", "body", "closing", "signature", "languages", "names"}
 CONTEXTS = {"introduction", "agreement", "agreement-confirm"}
 
 
@@ -91,7 +97,8 @@ def test_corpus(name: str, workflow) -> None:
     assert set(exp.get("fields", {})) <= declared, f"unknown fields: {sorted(set(exp.get('fields', {})) - declared)}"
 
     now = dt.datetime.fromisoformat(exp["now"])
-    reply = parse.understand(mail, want, now=now, tz=TZ, date_order=exp.get("date_order", "DMY"))
+    reply = parse.understand(mail, want, now=now, tz=TZ, date_order=exp.get("date_order", "DMY"),
+                             languages=exp.get("languages", ["en"]), names=exp.get("names", []))
 
     problems: list[str] = []
     if mail.machine is not None:
@@ -125,6 +132,9 @@ def test_corpus(name: str, workflow) -> None:
     for text in exp.get("new_text_excludes", []):
         if text in mail.new_text:
             problems.append(f"new text: must not include {text!r}")
+    for part in ("body", "closing", "signature"):
+        if part in exp and getattr(reply, part) != exp[part]:
+            problems.append(f"{part}: expected {exp[part]!r}, got {getattr(reply, part)!r}")
 
     assert not problems, (
         f"{name} ({exp['client']}):\n  " + "\n  ".join(problems) + "\n--- new text was:\n" + mail.new_text

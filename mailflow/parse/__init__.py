@@ -4,43 +4,45 @@ Two stages, both pure (no I/O):
 
 - :func:`read` takes the raw bytes of a message and returns a :class:`Mail`: the
   decoded headers, the body as text, the new text its author wrote (quoted history,
-  reply headers, signatures and disclaimers removed; see :mod:`.extract`), its
-  attachments, and whether a machine sent it (:mod:`.machine`).
+  reply headers, signatures and disclaimers removed; see :mod:`.extract`) split into
+  ``body``, ``closing`` and ``signature``, its attachments, and whether a machine
+  sent it (:mod:`.machine`).
 - :func:`understand` reads a :class:`Mail` against an :class:`Expectation` (the
   commands and the form of the email being answered) and returns a :class:`Reply`:
   the command (:mod:`.commands`), each form field with its status (:mod:`.forms`,
-  :mod:`.dates`) and any warnings.
+  :mod:`.dates`, in the scheme's languages) and any warnings, and the body, closing
+  and signature read again with the participant's enrolled name as evidence.
 
-``mailflow.parse:extract_reply`` (raw bytes -> the new text) is the entry point the
-reply corpus scorer uses.
+``mailflow.parse:extract_reply`` (raw bytes -> the body the author wrote) is the
+entry point the reply corpus scorer uses.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import replace
 
 from . import mime
 from .args import read_args
 from .commands import find_command, words
-from .extract import extract_new_text, extract_reply
+from .extract import extract_parts, extract_reply
 from .forms import read_form
 from .machine import classify
 from .result import CommandResult, Expectation, Mail, Reply
 
-__all__ = ["read", "understand", "extract_reply", "Mail", "Reply", "Expectation"]
+__all__ = ["read", "understand", "extract_parts", "extract_reply", "Mail", "Reply", "Expectation"]
 
 
 def read(raw: bytes, *, tz: str = "UTC") -> Mail:
     """Stage 1: everything that can be known from the message alone. Never raises."""
     msg = mime.load(raw)
     mail = mime.read_mail(raw, msg)
-    own = extract_new_text(mail.body_text, keep_quotes=False) if ">" in mail.new_text else mail.new_text
     try:
         machine = classify(msg, base=mail.date, tz=tz)
     except Exception as exc:  # a classifier bug must not lose the message
-        return replace(mail, own_text=own, defects=(*mail.defects, f"machine-mail check failed: {exc!r}"))
-    return replace(mail, machine=machine, own_text=own)
+        return replace(mail, defects=(*mail.defects, f"machine-mail check failed: {exc!r}"))
+    return replace(mail, machine=machine)
 
 
 # Words that may come before a command at the start of a line: "Please END", "I'd like to pause".
@@ -64,8 +66,8 @@ def _leads(line: str, phrases: tuple[str, ...]) -> bool:
     return False
 
 
-def _command(text: str, expectation: Expectation, *, base: dt.datetime, tz: str,
-             date_order: str) -> tuple[CommandResult, dict, tuple[str, ...]]:
+def _command(text: str, expectation: Expectation, *, base: dt.datetime, tz: str, date_order: str,
+             languages: Sequence[str] = ("en",)) -> tuple[CommandResult, dict, tuple[str, ...]]:
     """The command, its arguments and what was wrong with them.
 
     The email's own commands are read first. Only if the first meaningful line holds
@@ -82,7 +84,8 @@ def _command(text: str, expectation: Expectation, *, base: dt.datetime, tz: str,
 
     def read(cmd: CommandResult):
         kinds = expectation.arguments.get(cmd.name or "", ())
-        return read_args(kinds, cmd.rest, base=base, tz=tz, date_order=date_order) if kinds else None
+        return read_args(kinds, cmd.rest, base=base, tz=tz, date_order=date_order,
+                         languages=tuple(languages) or ("en",)) if kinds else None
 
     if command.name and other and not _leads(command.line, own[command.name]):
         # "END - my new job leaves no time": a command that leads the line beats one of
@@ -109,33 +112,51 @@ def _command(text: str, expectation: Expectation, *, base: dt.datetime, tz: str,
         # (a bare date in reply to "which date?").
         first = next((line.strip() for line in text.splitlines() if line.strip()), "")
         got = read_args(expectation.arguments.get(expectation.default, ()), first, base=base, tz=tz,
-                        date_order=date_order)
+                        date_order=date_order, languages=tuple(languages) or ("en",))
         if first and got.ok and got.values:
             if "text" in got.values:  # a reply that is all text (agenda items): the whole of it
-                got = read_args(("text",), text, base=base, tz=tz, date_order=date_order)
+                got = read_args(("text",), text, base=base, tz=tz, date_order=date_order,
+                                languages=tuple(languages) or ("en",))
             return CommandResult(expectation.default, line=first, rest=first), got.values, ()
     return command, {}, ()
 
 
-def understand(mail: Mail, expectation: Expectation, *, now: dt.datetime, tz: str, date_order: str) -> Reply:
+def understand(mail: Mail, expectation: Expectation, *, now: dt.datetime, tz: str, date_order: str,
+               languages: Sequence[str] = ("en",), names: Sequence[str] = ()) -> Reply:
     """Stage 2: what the reply means in reply to an email that expects ``expectation``.
 
     Relative dates count from the message's Date header, or from ``now`` when the
-    header is missing or in the future (a sender's clock can be wrong).
+    header is missing or in the future (a sender's clock can be wrong). Dates are
+    read in ``languages`` (the scheme's ``[scheme] languages``). ``names`` are the
+    participant's enrolled names: with the From display name, the evidence that a
+    bare first name or initials on the last line is a sign-off.
     """
     base = mail.date if mail.date is not None and mail.date <= now + dt.timedelta(hours=1) else now
-    text = mail.own_text or mail.new_text
-    command, args, problems = _command(text, expectation, base=base, tz=tz, date_order=date_order)
+    body, closing, signature, text = mail.body, mail.closing, mail.signature, mail.new_text
+    own = mail.own_text or mail.new_text
+    if any(n and n.strip() for n in names) and mail.body_text.strip():
+        parts = extract_parts(mail.body_text, names=(mail.from_name, *names))
+        body, closing, signature, text, own = parts.body, parts.closing, parts.signature, parts.text, parts.own
+    command, args, problems = _command(own, expectation, base=base, tz=tz, date_order=date_order,
+                                       languages=languages)
+    if isinstance(args.get("text"), str) and closing:
+        # A reason, a concern or feedback is passed on without the sign-off.
+        kept = args["text"].rstrip()
+        if kept.endswith(closing.strip()):
+            args = {**args, "text": kept[: len(kept) - len(closing.strip())].rstrip()}
+    split = {"body": body, "closing": closing, "signature": signature, "args": args, "arg_problems": problems}
     if not expectation.fields:
-        return Reply(mail=mail, command=command, args=args, arg_problems=problems)
+        return Reply(mail=mail, command=command, **split)
+    if closing and text.endswith(closing):  # the form is read without the sign-off
+        text = text[: len(text) - len(closing)].rstrip()
     fields, unknown, warnings = read_form(
         mail.body_text,
-        mail.new_text,
+        text,
         expectation.fields,
         sent_values=expectation.sent_values,
         base=base,
         tz=tz,
         date_order=date_order,
+        languages=tuple(languages) or ("en",),
     )
-    return Reply(mail=mail, command=command, fields=fields, unknown_labels=unknown, warnings=warnings,
-                 args=args, arg_problems=problems)
+    return Reply(mail=mail, command=command, fields=fields, unknown_labels=unknown, warnings=warnings, **split)

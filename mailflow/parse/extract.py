@@ -1,9 +1,13 @@
-r"""The new text a person wrote, cut out of a plain-text reply.
+r"""The new text a person wrote, cut out of a plain-text reply, and split in three.
 
-:func:`extract_new_text` takes a body as :func:`mailflow.parse.mime.body_text`
-produces it (quoting as ``>`` lines, ``\n`` line endings; HTML already converted,
-with Outlook's reply header preceded by a ``____`` line) and returns what its author
-wrote. :func:`extract_reply` does the same from the raw message bytes.
+:func:`extract_parts` takes a body as :func:`mailflow.parse.mime.body_text` produces
+it (quoting as ``>`` lines, ``\n`` line endings; HTML already converted, with
+Outlook's reply header preceded by a ``____`` line) and returns what its author
+wrote as :class:`Parts`: the **body** (the author's own words), the **closing** (the
+valediction and the name under it) and the **signature** block, plus ``text`` (the
+body with the quoted context of inline answers, then the closing) and ``own`` (the
+same without the quoted lines). :func:`extract_new_text` returns ``text`` (or
+``own``); :func:`extract_reply` returns the body, from the raw message bytes.
 
 The text is read from the top, line by line. A line is *quoted* if it starts with
 ``>`` after at most three spaces (except ``> wrote:`` / ``>:``, which are the end of
@@ -31,22 +35,38 @@ Everything from the first of these on is dropped:
     "пн, 2 мар. 2026 г. в 09:15, Sam <s@x>:"); or
   - is Gmail's "2016-03-03 17:21 GMT+01:00 Name ..." or "2013/7/20 Name <addr>"; or
   - is "Quoting Name <addr>:" (Horde) and its translations; or
+  - is mutt's "* Name <addr> [2026-03-02 09:15]:" (an address, then a bracketed
+    date, then a colon); or "... <addr> sent:"; or
+  - is "---- Name wrote ----" (dashes on both sides); or
   - is a short "Name wrote:" line with nothing else, directly above a quote.
+
+  "wrote" without a colon counts only where the line starts like a header or
+  holds an address. Lines of a wrapped header are joined with spaces, except
+  inside ``<...>`` holding an address ("<sam@exa" + "mple.org>"). If the header's
+  first line starts with text of the author's ("Yes, fine. On Mon, ... wrote:"),
+  the line is split there and the text kept.
 
   A wrapped header starts at the nearest line above that starts like one, and
   never reaches above a line that ends a sentence.
 * **An Outlook-style header block**: a "From:" line in any of ~25 languages
   ("Von:", "De :", "Van:", "Da:", "Od:", "Fra:", "Från:", "发件人:", "差出人:",
-  also as ``*From:*``) whose value looks like a sender (not a date or a weekday),
-  with a Sent/Date/Subject/Cc/Reply-To line, or a To line holding an address; or
-  any three such fields including Sent/Date or Subject. "From: 3 March" /
+  "Oddi wrth:", also as ``*From:*``) whose value looks like a sender (not a date
+  or a weekday), with a Sent/Date/Subject/Cc/Reply-To line, or a To line holding
+  an address; or any three such fields including Sent/Date or Subject; or, without
+  a From line, a dated Sent/Date line with a To line holding an address or a
+  Subject line. Fields run onto one line by an HTML conversion ("From: Sam <s@x>
+  Sent: Monday ... To: ...") count as lines of their own. "From: 3 March" /
   "To: 10 March" is the author's text.
-* **Separators**: "-----Original Message-----", "---------- Forwarded message
-  ---------", "Begin forwarded message:", "Forwarded message:" and their
-  translations ("Ursprüngliche Nachricht", "Message transféré", "Mensaje
-  original", "Début du message réexpédié :", ...); also when they open a quote.
+* **Separators**: "-----Original Message-----", "-----Reply Message-----",
+  "---------- Forwarded message ---------", "Begin forwarded message:",
+  "Forwarded message:" and their translations ("Ursprüngliche Nachricht",
+  "Antwort Nachricht", "Message transféré", "Mensaje original", "Neges
+  wreiddiol", "Début du message réexpédié :", ...), between dashes, en or em
+  dashes or "="; also when they open a quote.
 * **A line of five or more underscores** (Outlook's separator; list footers).
-* **A signature separator**: ``--`` alone on a line (``-- `` before stripping).
+* **A signature separator**: ``--`` alone on a line (``-- `` before stripping). The
+  lines under it, up to the next marker or quote, are the signature (without
+  trailing legal notices or list footers).
 * **A device footer**: "Sent from my <up to five words>" (optionally ", please
   excuse typos"), "Sent from/with/via <a known app or device>" ("Sent from Outlook
   for iOS", "Sent with Airmail", "Sent from Yahoo Mail on Android"), "Get Outlook
@@ -54,8 +74,11 @@ Everything from the first of these on is dropped:
   meinem iPhone gesendet", "Enviado desde mi iPhone", "Inviato da iPhone",
   "Verzonden vanaf mijn iPad", "Sendt fra min iPad", "Skickat från min iPhone",
   "Wysłane z mojego iPhone'a", "Отправлено с iPhone", "iPhoneから送信",
-  "从我的iPhone发送"). "Sent from my desk, which is easier" and "Sent from a
-  magnificent torch of pixels" are prose.
+  "从我的iPhone发送", "Anfonwyd o fy iPhone", "Lähetetty iPhonesta", "Von Yahoo Mail
+  auf Android gesendet"), and "Get Outlook for iOS" in other languages ("Outlook
+  für iOS herunterladen", "Obtener Outlook para iOS", "Hent Outlook til iOS", ...).
+  "Sent from my desk, which is easier" and "Sent from a magnificent torch of
+  pixels" are prose.
 * **"Reply above this line"** markers of ticketing systems.
 
 2. When a marker comes first
@@ -76,63 +99,72 @@ forwarded message itself is never part of the new text.
 
 3. Quoted blocks
 ----------------
-A quoted block is a run of quoted lines (blank lines inside the run included),
-together with the reply header directly above it, if any (its *attribution*). A
-block is *attributed* if it has such a header, or if it opens with one (or with an
-Outlook header block).
+A quoted block is a run of quoted lines (blank lines inside the run included, and
+an unquoted line squeezed between two quoted lines that is the tail of a long
+quoted line hard-wrapped without its ``>``: the line above is 50 characters or
+more and stops mid-sentence, and this one goes on in lower case), together with
+the reply header directly above it, if any (its *attribution*). A block is
+*attributed* if it has such a header, or if it opens with one (or with an Outlook
+header block).
 
 * **Quoted history**: a block with no new text after it (only blank lines, a
-  signature, a footer or further quotes) is dropped, with everything after it.
+  signature, a footer, further quotes, or paragraphs that are legal notices or
+  mailing-list footers added by a server) is dropped, with everything after it.
   This is the usual top-posted reply.
-* **Inline answers**: a block with new text both before and after it is kept
-  verbatim, with its attribution, as the context of the answers (the question
-  each answer answers). ``keep_quotes=False`` leaves such blocks (and their
-  attributions) out, keeping only lines the author typed.
+* **Inline answers**: a block with new text both before and after it is kept in
+  ``text`` (``Mail.new_text``), with its attribution, as the context of the
+  answers (the question each answer answers). The body, and ``own``, hold only
+  the lines the author typed.
 * **A block at the very top** (before any new text): attributed, it is the message
   being answered below (a bottom-posted reply) and is dropped — unless the author
   answered below two or more blocks (an interleaved reply), in which case it is
   kept as context like any inline block. Unattributed, it is something the author
   chose to cite, and is kept.
 * **A reply that is only quotes**: "" if the first block is attributed (someone
-  pressed reply and sent); otherwise the quote itself (with ``keep_quotes=False``,
-  "").
+  pressed reply and sent); otherwise the quote itself is the body (something the
+  author chose to send; ``own`` is "").
 
-4. Signatures, sign-offs and disclaimers
-----------------------------------------
-Applied to the end of what is kept, in this order:
+4. Body, closing and signature
+------------------------------
+The author's lines after the last quote (all of them when there is none) end with
+what :func:`mailflow.parse.signoff.split_tail` finds, read from the end upwards
+(its docstring has the details):
 
-* trailing lines without letters or digits ("***", "====", the "ᐧ" of mail
-  trackers) are dropped;
-* a trailing paragraph that reads as a legal disclaimer or confidentiality notice
-  ("intended recipient", "confidential", "privileged", "received this e-mail in
-  error", "vertraulich", "destinataire", "please consider the environment before
-  printing", ...; eight words or more) is dropped, and so is each such paragraph
-  before it;
-* a last line "-Name" or "/Name" (a dash or slash glued to a name of up to four
-  words) is dropped ("- item" is a list item and stays);
-* a closing line ("Best regards,", "Thanks,", "Cheers", "Mit freundlichen Grüßen",
-  "Cordialement", "Med venlig hilsen", "Mvh", "Pozdrawiam,", "С уважением", ...)
-  followed by one to six short lines that look like a name and contact details
-  (the first starts with a letter, has at most five words and is not an answer
-  word such as "yes" or "accept"; no line is a sentence of four or more words
-  ending in ". ? !", no "P.S.") ends the text: those lines are dropped, the
-  closing itself stays (the author's words, and harmless). The lines must follow
-  the closing directly; after a blank line they must be at least two (a signature
-  block), so "Best regards,\n\nAnn" keeps "Ann".
+* trailing lines without letters or digits ("***", "====", "[...]", the "ᐧ" of
+  mail trackers) and trailing paragraphs that are legal notices or mailing-list
+  footers are dropped; a paragraph with two or more ``Label: value`` lines is a
+  filled form, never a notice, and a notice needs a notice phrase ("intended
+  recipient", "received this e-mail in error", "confidential and may be
+  privileged", ...): "confidential" alone is someone's word;
+* the **closing** is a valediction in one of the schemes' languages ("Kind
+  regards,", "Diolch / Thanks,", "Mit freundlichen Grüßen", "Met vriendelijke
+  groet", "Un saludo", "Atenciosamente", "Cordiali saluti", "Med vänlig hälsning",
+  "Mvh", ...; two of them for a bilingual sign-off; "Thanks, Ann" on one line)
+  with only signature-shaped lines under it, together with the name under it; or
+  a name glued to a dash or slash ("-Ann", "—Ryan", "//Jef"); or a last line that
+  is the sender's own first name, full name or initials (the From display name,
+  and in :func:`mailflow.parse.understand` the enrolled name, are the evidence).
+  A valediction with nothing under it ("Thanks!") is the author's words and stays
+  in the body; "Thank you" with text after it is never a closing;
+* the **signature** is what follows the name under a closing, or a last paragraph
+  that starts with a name and holds contact details (phone, e-mail, URL, address,
+  job title, organisation, "|" separators), and the lines under a ``--`` line.
 
-None of these rules empties the result: each applies only if some text with
-letters or digits remains above it. Other signatures (a name, a title) with no
-closing line and no ``--`` above them stay: they are indistinguishable from text.
+None of these rules empties the body: a valediction with nothing above it stays
+in the body (its name is the closing), and a signature block or a bare name needs
+text above it. In an interleaved reply a name (or valediction and name) ending
+the note above the first quote is the closing when nothing closes the reply at
+the end ("Our answers are below.\n\nRenée").
 
 5. Output
 ---------
-The kept lines, trailing spaces removed, zero-width and bidirectional marks
-removed, leading and trailing blank lines dropped. With ``keep_quotes=False``,
+Each part: the kept lines, trailing spaces removed, zero-width and bidirectional
+marks removed, leading and trailing blank lines dropped. In ``body`` and ``own``,
 runs of blank lines left where quotes were are squeezed to one.
 
-Note for consumers: in the inline-answer and interleaved cases the new text holds
-``>`` lines and a reply-header line; read commands from
-``extract_new_text(text, keep_quotes=False)`` or skip such lines.
+Note for consumers: in the inline-answer and interleaved cases ``text`` holds
+``>`` lines and a reply-header line; read commands from ``own``, and pass on only
+``body``.
 
 Performance
 -----------
@@ -140,16 +172,21 @@ One pass over the lines, stopping at the first marker; each line is tested with 
 few anchored regular expressions, only if it is shorter than 1,000 characters
 (reply headers: 300 per line, 500 joined), after cheap checks on its first and last
 characters. No pattern nests quantifiers over overlapping classes; the few that
-could backtrack over a run are possessive. Time is linear in the size of the text,
-and at most :data:`MAX_CHARS` characters are read.
+could backtrack over a run are possessive. The sign-off rules look at no more than
+the last 200 of the author's lines. Time is linear in the size of the text, and at
+most :data:`MAX_CHARS` characters are read.
 """
 
 from __future__ import annotations
 
+import email.utils
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-__all__ = ["MAX_CHARS", "extract_new_text", "extract_reply", "starts_history"]
+from mailflow.parse.signoff import Names, is_notice, split_tail
+
+__all__ = ["MAX_CHARS", "Parts", "extract_new_text", "extract_parts", "extract_reply", "starts_history"]
 
 MAX_CHARS = 2 * 1024 * 1024
 _MAX_LINE = 1000  # longer lines are never tested against marker patterns
@@ -174,6 +211,8 @@ _VERBS = (
 _CJK_VERBS = r"写道|寫道|작성|のメッセージ|が書きました"
 _VERB_WORDS = tuple(v.replace("\\", "") for v in _VERBS.split("|"))
 _CJK_VERB_WORDS = tuple(_CJK_VERBS.split("|"))
+_VERB_LAST = frozenset(v.split()[-1].split("(")[0] for v in _VERB_WORDS) | frozenset(
+    v.split()[-1] for v in _VERB_WORDS)
 _VERB_BOUNDARY = frozenset(" \t\"'>)],;、，(")
 _VERB_ANY = re.compile(
     r"(?:^|[\s\"'>)\],;、，(])(?:" + _VERBS + r")(?=[\s:：,(]|$)|(?:" + _CJK_VERBS + r")", re.I
@@ -199,6 +238,12 @@ _GMAIL_DATE_LINE = re.compile(
 _DATE_EMAIL_LINE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b.{0,200}<[^<>\s@]{1,64}@[^<>\s]{1,255}>\s?[:：]?$")
 _QUOTING = re.compile(r"^(?:quoting|zitat von|citando|citation de|cytując|citerar)\s.{1,200}[:：]$", re.I)
 _DECORATION = " \t-*_=~"
+_MUTT_TAIL = re.compile(r"<[^<>\s@]{1,64}@[^<>\s]{1,255}>\s?[\[(][^\[\]()]{0,60}\d[^\[\]()]{0,60}[\])]\s?[:：]$")
+_ADDR_SENT = re.compile(
+    r"(?:<[^<>\s@]{1,64}@[^<>\s]{1,255}>|[^\s@<>]{1,64}@[\w.-]{1,255}\)?)\s?(?:sent|has sent|a envoyé|hat gesendet|"
+    r"envió|ha enviado|ha inviato|heeft verzonden|heeft gestuurd|enviou|skickade|sendte|anfonodd)\s?[:：]?$",
+    re.I,
+)
 
 # One-line markers, tested on a cleaned line shorter than _MAX_MARKER_LINE.
 _FORWARD_WORDS = (
@@ -212,10 +257,15 @@ _FORWARD_WORDS = (
     r"eredeti üzenet|továbbított üzenet|alkuperäinen viesti|välitetty viesti|исходное сообщение|"
     r"пересылаемое сообщение|оригинальное сообщение|пересланное сообщение|mensagem original|"
     r"mensagem encaminhada|原始邮件|转发的邮件|原始郵件|轉寄的郵件|元のメッセージ|転送されたメッセージ|"
-    r"원본 메시지|전달된 메시지|orijinal ileti|iletilen ileti|mesaj original|αρχικό μήνυμα"
+    r"원본 메시지|전달된 메시지|orijinal ileti|iletilen ileti|mesaj original|αρχικό μήνυμα|"
+    r"reply message|antwort nachricht|antwortnachricht|antwort-nachricht|message de réponse|"
+    r"mensaje de respuesta|messaggio di risposta|mensagem de resposta|antwoordbericht|svarmeddelande|"
+    r"svarmelding|svarmeddelelse|vastausviesti|neges wreiddiol|neges wedi'i hanfon ymlaen|"
+    r"neges a anfonwyd ymlaen|original e-?mail|e-mail d'origine|originalmeddelande|originalmelding|"
+    r"oorspronkelijke e-?mail|messaggio originale inoltrato|ursprüngliche e-?mail"
 )
 _FORWARD_LINE = re.compile(
-    r"^[*_]{0,2} ?-{2,}+ ?(?:(?:" + _FORWARD_WORDS + r") ?-* ?[*_]{0,2}|forwarded by .{1,150})$"
+    r"^[*_]{0,2} ?[-—–=]{2,}+ ?(?:(?:" + _FORWARD_WORDS + r") ?[-—–=]* ?[*_]{0,2}|forwarded by .{1,150})$"
 )
 _FORWARD_INTRO = (
     r"[*_]{0,2} ?(?:begin forwarded message|forwarded message|début du message réexpédié|"
@@ -228,15 +278,15 @@ _FORWARD_INTRO = (
 )
 _SENT = (
     r"sent|envoyé|gesendet|enviado|enviada|inviato|verzonden|verstuurd|sendt|skickat|lähetetty|"
-    r"wysłane|wysłano|odesláno|отправлено|надіслано|gönderildi"
+    r"wysłane|wysłano|odesláno|отправлено|надіслано|gönderildi|anfonwyd|enviat|trimis|odesláno"
 )
 _PREP = (
     r"from|with|via|using|by|on|de|depuis|à partir de|avec|von|mit|vom|über|desde|do|dal|da|com|con|"
-    r"vanaf|met|van|fra|från|z|ze|s|с|из|со|з"
+    r"vanaf|met|van|fra|från|z|ze|s|с|из|со|з|o|oddi ar|des de|dalla|dallo|frá"
 )
 _MY = (
     r"my|mon|ma|meinem|meiner|mein|mi|meu|minha|o meu|a minha|mio|mia|il mio|mijn|min|mitt|mojego|"
-    r"mého|мого|моего|моей"
+    r"mého|мого|моего|моей|fy|el meu|la meva|mea|mín"
 )
 _DEVICES = (
     r"iphone|ipad|ipod|android|blackberry|samsung|galaxy|mobile|mobil|outlook|yahoo|mail|mailbox|airmail|"
@@ -252,7 +302,13 @@ _FOOTERS = (
     # "Sent from Outlook for iOS", "Sent with Airmail", "Sent from [mail](...) for windows 10"
     r"[(<\[]* ?(?:" + _SENT + r") (?:" + _PREP + r") (?:an? |the |el |la |le |il |o |mi |my )?[\[(]?(?:"
     + _DEVICES + r")\b.{0,80}",
-    r"(?:get|download|obtenir|holen sie sich|descargar|scarica) \[?outlook (?:for|pour|für|para|per) .{1,80}",
+    r"(?:get|download|obtenir|télécharger|holen sie sich|descargar|descarga|obtener|obtén|scarica|baixe|"
+    r"baixar|obter|obtenha|hent|skaffa|hämta|hanki|lataa|pobierz|cael|få|aconsegueix|ia) "
+    r"(?:(?:the|l'application|la aplicación|o|a|aplikację|app(?:en)?) )?\[?outlook\b.{0,80}",
+    r"\[?outlook (?:for|für|voor|til|för) .{1,40} (?:herunterladen|downloaden|abrufen|beziehen|hentes|laden)",
+    r"(?:von|van|fra|från) .{0,40}\b(?:iphone|ipad|android|samsung|galaxy|outlook|yahoo|proton|mail)\b.{0,40} "
+    r"(?:gesendet|verzonden|verstuurd|sendt|skickat)\.?",
+    r"lähetetty \S{1,30}(?:sta|stä)(?: .{1,40})?",
     r"(?:from|von|de|desde) (?:my|meinem|mon|mi) (?:iphone|ipad|android|phone|mobile|samsung|galaxy|"
     r"blackberry|handy|mobilgerät)\b.{0,30}",
     r"<<\s?sent by .{1,40}>>",
@@ -277,21 +333,22 @@ _UNDERSCORES = re.compile(r"^_{5,}$")
 _F_FROM = (
     r"from|von|de|van|da|od|fra|från|frå|lähettäjä|feladó|от|від|kimden|από|remetente|mittente|"
     r"afzender|absender|expéditeur|expediteur|nadawca|odesílatel|发件人|發件人|寄件者|寄件人|差出人|送信者|"
-    r"보낸 사람|보낸사람"
+    r"보낸 사람|보낸사람|oddi wrth|oddiwrth"
 )
 _F_SENT = (
     r"sent|date|datum|data|fecha|gesendet|envoyé|envoyé le|enviado|enviada|enviado el|inviato|verzonden|"
     r"verstuurd|wysłano|wysłane|sendt|skickat|lähetetty|päivämäärä|elküldve|dátum|отправлено|дата|надіслано|"
-    r"gönderildi|tarih|发送时间|發送時間|日期|時間|送信日時|日時|보낸 날짜|날짜|message du|sent at|ημερομηνία"
+    r"gönderildi|tarih|发送时间|發送時間|日期|時間|送信日時|日時|보낸 날짜|날짜|message du|sent at|ημερομηνία|"
+    r"anfonwyd|dyddiad"
 )
 _F_TO = (
     r"to|an|à|a|para|aan|til|till|do|vastaanottaja|címzett|кому|komu|kime|收件人|收件者|宛先|받는 사람|"
-    r"받는사람|pour|destinataire|προς"
+    r"받는사람|pour|destinataire|προς|at"
 )
 _F_CC = r"cc|kopie|copie à|copie|kopia|kopio|копия|抄送|副本|참조|bcc"
 _F_SUBJECT = (
     r"subject|betreff|objet|sujet|asunto|assunto|oggetto|onderwerp|emne|ämne|temat|aihe|tárgy|тема|"
-    r"konu|předmět|predmet|主题|主題|主旨|件名|제목|θέμα"
+    r"konu|předmět|predmet|主题|主題|主旨|件名|제목|θέμα|pwnc"
 )
 _F_REPLY = r"reply-to|reply to|répondre à|antwort an|risposta|responder a|rispondi a|svara till"
 _FIELD_KINDS = ("f_from", "f_sent", "f_to", "f_cc", "f_subject", "f_reply")
@@ -301,58 +358,17 @@ _FIELD = re.compile(
     ) + r")[ \t]*(?:[*_]{1,2}[ \t]*)?[:：][ \t]*(?:[*_]{1,2})?(?P<value>.*)$",
     re.I,
 )
+_RUN_ON = re.compile(
+    r"(?:^|\s|>)((?:sent|date|to|subject|cc|gesendet|datum|an|betreff|envoyé|objet|à|enviado|fecha|asunto|"
+    r"para|inviato|data|oggetto|verzonden|aan|onderwerp|skickat|till|ämne|sendt|til|emne)[ \t]?[:：])\s",
+    re.I,
+)
 _NOT_SENDER = re.compile(
     r"^\W*(?:\d|(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|"
     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b)",
     re.I,
 )
 
-_CLOSINGS = frozenset({
-    # English
-    "best", "best regards", "best wishes", "kind regards", "kindest regards", "warm regards",
-    "warmest regards", "regards", "many thanks", "thanks", "thank you", "thanks again", "thanks so much",
-    "thank you so much", "thanks and regards", "thanks & regards", "thanks in advance", "cheers",
-    "sincerely", "yours sincerely", "sincerely yours", "yours truly", "yours", "all the best",
-    "take care", "with thanks", "with best wishes", "respectfully", "cordially", "speak soon",
-    "talk soon", "warm wishes", "thx", "ty", "best,", "br",
-    # German
-    "mit freundlichen grüßen", "mit freundlichen grüssen", "mit freundlichem gruß", "mfg", "viele grüße",
-    "viele grüsse", "beste grüße", "beste grüsse", "liebe grüße", "liebe grüsse", "lg", "vg",
-    "herzliche grüße", "herzliche grüsse", "freundliche grüße", "freundliche grüsse", "schöne grüße",
-    "gruß", "grüße", "grüsse", "danke", "vielen dank",
-    # French
-    "cordialement", "bien cordialement", "bien à vous", "salutations", "meilleures salutations",
-    "amicalement", "bonne journée", "merci", "merci beaucoup", "à bientôt", "bises", "bien à toi",
-    # Spanish / Catalan / Portuguese / Italian
-    "saludos", "un saludo", "atentamente", "cordialmente", "muchas gracias", "gracias", "un abrazo",
-    "saludos cordiales", "salutacions", "atenciosamente", "abraços", "abraço", "obrigado", "obrigada",
-    "cumprimentos", "cordiali saluti", "saluti", "distinti saluti", "grazie", "un saluto", "grazie mille",
-    # Dutch / Scandinavian / Finnish
-    "met vriendelijke groet", "met vriendelijke groeten", "vriendelijke groet", "vriendelijke groeten",
-    "groeten", "groet", "mvg", "hartelijke groet", "med venlig hilsen", "venlig hilsen", "vh", "mvh",
-    "hilsen", "med vennlig hilsen", "vennlig hilsen", "kh", "kærlig hilsen", "med vänlig hälsning",
-    "med vänliga hälsningar", "vänliga hälsningar", "vänlig hälsning", "hälsningar", "hälsning",
-    "bästa hälsningar", "tack", "tak", "ystävällisin terveisin", "terveisin",
-    # Polish / Czech / Russian
-    "pozdrawiam", "z poważaniem", "z powazaniem", "pozdrowienia", "dziękuję", "s pozdravem", "děkuji",
-    "с уважением", "спасибо", "всего доброго", "с наилучшими пожеланиями",
-})
-# Words that are answers, never a name under a closing line.
-_ANSWER_WORDS = frozenset({
-    "yes", "no", "ok", "okay", "sure", "accept", "accepted", "decline", "declined", "confirm",
-    "confirmed", "cancel", "stop", "pause", "resume", "done", "ja", "nein", "oui", "non", "si", "sí",
-    "da", "nee", "nej", "tak", "nie",
-})
-_DISCLAIMER = re.compile(
-    r"intended recipient|intended solely|intended only for|confidential|privileged|disclaimer|"
-    r"received this (?:e-?mail|message|communication|transmission) in error|"
-    r"please notify the sender|legally protected|vertraulich|nicht der richtige adressat|"
-    r"irrtümlich erhalten|destinataire|confidentiel|riservat|confidencial|destinatario|"
-    r"vertrouwelijk|fortrolig|konfidentiell|poufn|environment before printing|"
-    r"think before you print|virus(?:es)? (?:scanned|free)|risultato non infetto",
-    re.I,
-)
-_DASH_NAME = re.compile(r"^[-/][^\W\d_][\w.'’-]*(?:\s+[^\W\d_][\w.'’-]*){0,3}$")
 _ALNUM = re.compile(r"[^\W_]")
 _DIGIT = re.compile(r"\d")
 _ZERO_WIDTH = dict.fromkeys(
@@ -412,7 +428,7 @@ def _hard_marker(c: str) -> str | None:
     if not c or len(c) >= _MAX_LINE:
         return None
     lc = c.lower()
-    if lc[0] in "-*_":
+    if lc[0] in "-*_—–=":
         if c == "--":
             return "signature"
         if _UNDERSCORES.match(c):
@@ -459,7 +475,18 @@ def _header_block(lines: list[str], i: int, c: str | None = None) -> int:
                 continue
             break
         kind = next(k for k in _FIELD_KINDS if m.group(k))
-        kinds.setdefault(kind, m.group("value").strip())
+        value = m.group("value").strip()
+        if ":" in value or "：" in value:
+            # fields run onto one line by an HTML conversion: "From: Sam <s@x> Sent: Monday ..."
+            cut = len(value)
+            for r in _RUN_ON.finditer(value):
+                f = _FIELD.match(r.group(1).rstrip(":： \t") + ": x")
+                if f is not None:
+                    cut = min(cut, r.start())
+                    other = next(k for k in _FIELD_KINDS if f.group(k))
+                    kinds.setdefault(other, value[r.end():].strip())
+            value = value[:cut].strip()
+        kinds.setdefault(kind, value)
         blanks = 0
         j = end = j + 1
     if len(kinds) < 2:
@@ -472,6 +499,11 @@ def _header_block(lines: list[str], i: int, c: str | None = None) -> int:
             return end
     if len(kinds) >= 3 and (kinds.keys() & {"f_sent", "f_subject"}):
         return end
+    sent = kinds.get("f_sent")
+    if sent is not None and sender is None and (_DIGIT.search(sent) or _NOT_SENDER.match(sent)):
+        # "Date: ... / To: <address>" or "Date: ... / Subject: ..." without a From line
+        if "@" in kinds.get("f_to", "") or "<" in kinds.get("f_to", "") or "f_subject" in kinds:
+            return end
     return -1
 
 
@@ -493,11 +525,20 @@ def _is_attribution(joined: str) -> bool:
     s = joined.strip(_DECORATION)
     if not s or len(s) > _MAX_ATTR_JOINED:
         return False
+    j = joined.strip()
+    if j.startswith("--") and j.endswith("--") and len(s.split()) <= 12 and _verb_at_end(s):
+        return True  # "---- Ann Lee wrote ----"
     if "@" not in s and _DIGIT.search(s) is None:
         return s[-1] in ":：" and _QUOTING.match(s) is not None
     at = _email_at(s)
     has_date = _DATE.search(s) is not None
     if (has_date or at >= 0) and _verb_at_end(s):
+        # "wrote" without a colon: only where it starts like a header or names an address
+        if s[-1] in ":：" or at >= 0 or _STRONG_START.match(s):
+            return True
+    if at >= 0 and s[-1] in ":：]" and (_MUTT_TAIL.search(s) or _ADDR_SENT.search(s)):
+        return True  # "* Ann Lee <ann@x> [2026-03-02 09:15]:", "... <ann@x> sent:"
+    if at >= 0 and _ADDR_SENT.search(s) and (has_date or _STRONG_START.match(s)):
         return True
     if s[-1] in ":：":
         if has_date:
@@ -524,7 +565,7 @@ def _attribution(lines: list[str], e: int, floor: int, c: str) -> int:
     first line starts like an attribution wins, else the shortest that is one at all
     (its first line holding an address).
     """
-    if len(c) > _MAX_ATTR_LINE or not (c[-1] in ":：-" or c[0].isdigit()):
+    if len(c) > _MAX_ATTR_LINE or not (c[-1] in ":：-]" or c[0].isdigit() or (c[-1].isalpha() and _verb_at_end(c))):
         return -1
     single = _is_attribution(c)
     if single and _STRONG_START.match(c):
@@ -552,17 +593,41 @@ def _attribution(lines: list[str], e: int, floor: int, c: str) -> int:
             break  # a sentence ends here: the attribution cannot reach above it
         pieces.append(p)
         strong = _STRONG_START.match(p) is not None
+        if not strong and " " in p and _inner_attribution(p, lines, s + 1, e) > 0:
+            return s + 1  # "Yes, fine. On Mon, 2 Mar 2026, Sam" + "<s@x> wrote:"
         if not strong and weak >= 0:
             continue
-        if (strong or "@" in p or "<" in p) and _is_attribution(" ".join(reversed(pieces))):
+        if (strong or "@" in p or "<" in p) and _is_attribution(_join(pieces)):
             if strong:
                 return s + 1
             weak = s + 1
     return weak
 
 
+def _join(pieces: list[str]) -> str:
+    """Lines of a wrapped attribution (given last first) joined; no space is put into
+    an address broken inside its angle brackets ("<sam@exa" + "mple.org>")."""
+    out = pieces[-1]
+    for k in range(len(pieces) - 2, -1, -1):
+        p = pieces[k]
+        lt = out.rfind("<")
+        if lt >= 0 and lt > out.rfind(">") and lt < len(out) - 1 and ("@" in out[lt:] or "@" in p.split(">", 1)[0]):
+            out += p
+        else:
+            out += " " + p
+    return out
+
+
 def _verb_at_end(s: str) -> bool:
     """Whether ``s`` ends with "wrote" (any language), then at most a colon."""
+    tail = s[-40:].rstrip(" \t:：")
+    if tail.isascii() and not tail.endswith(")"):
+        # cheap test first: the last word must end a verb ("wrote", "schrieb", "skrev")
+        k = len(tail)
+        while k > 0 and tail[k - 1] not in _VERB_BOUNDARY:
+            k -= 1
+        if tail[k:].lower() not in _VERB_LAST:
+            return False
     t = s.rstrip(" \t:：").lower()
     if t.endswith(_CJK_VERB_WORDS):
         return True
@@ -602,9 +667,21 @@ def _quote_block_end(lines: list[str], i: int) -> int:
             j = end = j + 1
         elif not line.strip() or not _clean(line):
             j += 1
+        elif j == end and j + 1 < n and _is_quoted(lines[j + 1]) and _wrap_fragment(lines[j - 1], line):
+            j = end = j + 1  # a quoted line's tail, wrapped without its ">" by the replier's client
         else:
             break
     return end
+
+
+def _wrap_fragment(above: str, line: str) -> bool:
+    """Whether ``line`` (unquoted, between two quoted lines) is the end of the quoted
+    line above it, hard-wrapped after quoting: that line is long and stops mid-sentence,
+    and this one goes on in lower case."""
+    prev = _unquote(above).rstrip()
+    c = line.strip()
+    return (len(prev) >= 50 and prev[-1] not in ".!?:;" and 0 < len(c) <= 80 and c[0].islower()
+            and len(prev) + len(c) >= 66)
 
 
 def _quote_opening(lines: list[str], start: int, end: int, full: bool = True) -> str | None:
@@ -648,22 +725,92 @@ def starts_history(lines: Sequence[str], i: int) -> bool:
     return _hard_marker(c) is not None or _header_block(lines, i, c) >= 0 or _is_attribution(c)
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What the author of a reply wrote, split up (see the module docstring, rule 4).
+
+    ``body``       the author's own words: no quoted lines, no closing, no signature,
+                   no footer or disclaimer. What mailflow passes on or aggregates.
+    ``closing``    the valediction and the name under it ("Best regards,\\nAnn"), or a
+                   name alone ("-Ann", "Ann" where Ann is the sender); "" when none.
+    ``signature``  the signature block: the lines under a ``-- `` line, or name, job
+                   title, organisation, phone, address lines under the text; "".
+    ``text``       the body with the quoted context of inline answers (the quoted
+                   lines and their reply header) kept where they were, then the
+                   closing: ``Mail.new_text``.
+    ``own``        ``text`` without the quoted lines: the body, then the closing
+                   (``Mail.own_text``).
+    """
+
+    body: str = ""
+    closing: str = ""
+    signature: str = ""
+    text: str = ""
+    own: str = ""
+
+
 def extract_new_text(text: str, *, keep_quotes: bool = True) -> str:
     """The new text the author wrote, from a plain-text body. Never raises.
 
-    See the module docstring for the rules. With ``keep_quotes=False`` the quoted
-    lines kept as the context of inline answers (and their attribution lines) are
-    left out too, leaving only lines the author typed.
+    ``keep_quotes=True`` gives :attr:`Parts.text` (inline answers keep their quoted
+    context), ``keep_quotes=False`` :attr:`Parts.own` (only lines the author typed).
+    Both end with the closing, if any; see :func:`extract_parts` for the body alone.
+    """
+    parts = extract_parts(text)
+    return parts.text if keep_quotes else parts.own
+
+
+def extract_parts(text: str, *, names: Iterable[str] = ()) -> Parts:
+    """The body, closing and signature the author wrote, from a plain-text body.
+
+    ``names`` are the sender's names (the From display name, the enrolled name):
+    evidence that a lone first name or initials on the last line is a sign-off.
+    Never raises.
     """
     try:
-        return _extract(text, keep_quotes)
+        return _extract(text, Names(names))
     except Exception:  # pragma: no cover - defensive: a bug must not lose the message
-        return (text or "").strip()
+        t = (text or "").strip()
+        return Parts(body=t, text=t, own=t)
 
 
-def _extract(text: str, keep_quotes: bool) -> str:
+def _signature_end(lines: list[str], i: int) -> int:
+    """End (exclusive) of the signature that starts at line i (after a ``--`` line)."""
+    n = len(lines)
+    j = i
+    blanks = 0
+    while j < n and j - i < 20:
+        line = lines[j]
+        c = _clean(line)
+        if not c:
+            blanks += 1
+            if blanks > 2:
+                break
+            j += 1
+            continue
+        blanks = 0
+        if _is_quoted(line) or _hard_marker(c) is not None or _is_attribution(c):
+            break
+        if (":" in c[:60] or "：" in c[:60]) and _header_block(lines, j, c) > 0:
+            break
+        if _STRONG_START.match(c) and _attribution_starts(lines, j):
+            break  # a reply header wrapped over lines: "On Mon, ... <" / "s@x> wrote:"
+        j += 1
+    return j
+
+
+def _attribution_starts(lines: list[str], j: int) -> bool:
+    """Whether an attribution wrapped over up to four lines starts at line j."""
+    for k in range(j, min(j + 4, len(lines))):
+        ck = _clean(lines[k])
+        if ck and (ck[-1] in ":：-]" or (ck[-1].isalpha() and _verb_at_end(ck))) and _attribution(lines, k, j, ck) == j:
+            return True
+    return False
+
+
+def _extract(text: str, names: Names) -> Parts:
     if not text:
-        return ""
+        return Parts()
     if len(text) > MAX_CHARS:
         text = text[:MAX_CHARS]
     if "\r" in text:
@@ -678,6 +825,8 @@ def _extract(text: str, keep_quotes: bool) -> str:
     real_text = False  # author text met so far
     floor = 0  # attributions may not reach above this line
     pending_attr: tuple[int, int] | None = None
+    signature: tuple[int, int] | None = None
+    split_done: set[int] = set()
     i = 0
     while i < n:
         line = lines[i]
@@ -699,7 +848,10 @@ def _extract(text: str, keep_quotes: bool) -> str:
             i = floor = end
             continue
         at_top = not real_text and not units
-        if _hard_marker(c) is not None:
+        kind = _hard_marker(c)
+        if kind is not None:
+            if kind == "signature":
+                signature = (i + 1, _signature_end(lines, i + 1))
             break
         if ":" in c[:60] or "：" in c[:60]:
             block_end = _header_block(lines, i, c)
@@ -712,7 +864,7 @@ def _extract(text: str, keep_quotes: bool) -> str:
         last = c[-1]
         start = -1
         next_quoted = False
-        if last in ":：-" or "0" <= c[0] <= "9":
+        if last in ":：-]" or "0" <= c[0] <= "9" or (last.isalpha() and _verb_at_end(c)):
             start = _attribution(lines, i, floor, c)
         if start >= 0 or (last in ":：" and _short_attribution(c)):
             j = i + 1
@@ -721,6 +873,19 @@ def _extract(text: str, keep_quotes: bool) -> str:
             next_quoted = j < n and _is_quoted(lines[j])
             if start < 0 and next_quoted:
                 start = i
+        if start >= 0 and start not in split_done:
+            # Reply text on the attribution's first line: "Yes, fine. On Mon, ... wrote:"
+            head = _clean(lines[start])
+            cut = _inner_attribution(head, lines, start, i)
+            if cut > 0:
+                split_done.add(start)
+                lines[start:start + 1] = [head[:cut].rstrip(), head[cut:]]
+                n += 1
+                split_done.add(start + 1)
+                while cur and cur[-1] >= start:
+                    cur.pop()
+                i = start
+                continue
         if start >= 0:
             while cur and cur[-1] >= start:  # lines above that belong to the attribution
                 cur.pop()
@@ -745,36 +910,155 @@ def _extract(text: str, keep_quotes: bool) -> str:
         return isinstance(unit, list) and any(not _is_junk(lines[k]) for k in unit)
 
     first_quote = next((u for u in units if isinstance(u, _Quote)), None)
-    # Trailing quotes (and text runs with nothing in them) are history.
-    while units and not real(units[-1]):
+    # Trailing quotes, text runs with nothing in them, and notices or list footers
+    # after a quote are history.
+    while units and (not real(units[-1]) or (len(units) > 1 and isinstance(units[-2], _Quote)
+                                             and _only_notices(lines, units[-1]))):
         units.pop()
+    sig_text = _signature_text(lines, signature, names)
     if not units:
-        if first_quote is not None and not first_quote.attributed and keep_quotes:
-            return _finish(lines, [(first_quote.start, first_quote.end)], trim=False)
-        return ""
+        if first_quote is not None and not first_quote.attributed:
+            quote = _finish(lines, [(first_quote.start, first_quote.end)])
+            return Parts(body=quote, signature=sig_text, text=quote, own="")
+        return Parts(signature=sig_text)
     if isinstance(units[0], _Quote):
         answers = sum(1 for k in range(1, len(units)) if isinstance(units[k - 1], _Quote) and real(units[k]))
         if units[0].attributed and answers < 2:
             units.pop(0)  # bottom-posted: the quote is the message being answered
-    ranges: list[tuple[int, int]] = []
+    seq: list[tuple[int, int, bool]] = []  # (start, end, quoted) line ranges, in order
     for unit in units:
         if isinstance(unit, _Quote):
-            if keep_quotes:
-                if unit.attr is not None:
-                    ranges.append(unit.attr)
-                ranges.append((unit.start, unit.end))
+            if unit.attr is not None:
+                seq.append((*unit.attr, True))
+            seq.append((unit.start, unit.end, True))
         else:
-            ranges.append((unit[0], unit[-1] + 1))
-    return _finish(lines, ranges, squeeze=not keep_quotes)
+            seq.append((unit[0], unit[-1] + 1, False))
+    own = [(a, b) for a, b, quoted in seq if not quoted]
+    # The tail rules look at the author's lines after the last quote, and at most the
+    # last _TAIL_WINDOW of them.
+    last_quoted = max((p for p, r in enumerate(seq) if r[2]), default=-1)
+    window: list[int] = []
+    for p in range(len(seq) - 1, last_quoted, -1):
+        a, b, _q = seq[p]
+        window[:0] = range(max(a, b - (_TAIL_WINDOW - len(window))), b)
+        if len(window) >= _TAIL_WINDOW:
+            break
+    before = window[0] if window else n
+    text_before = any(not _is_junk(lines[k]) for a, b in own for k in range(a, min(b, before)) if a < before)
+    cleaned = [_clean(lines[k]) for k in window]
+    body_end, closing_end, sig_start, end = split_tail(cleaned, 0, names, signed_below=bool(sig_text),
+                                                       text_before=text_before)
+    closing = _finish(lines, _runs(window[body_end:closing_end]))
+    sig_block = _finish(lines, _runs(window[sig_start:end]))
+    if sig_block and sig_text:
+        sig_text = sig_block + "\n\n" + sig_text
+    else:
+        sig_text = sig_block or sig_text
+    body_stop = window[body_end] if body_end < len(window) else n
+    stop = window[closing_end] if closing_end < len(window) else n  # the first line after the closing
+    body_ranges = _cut(own, body_stop)
+    if not closing and not sig_block and last_quoted >= 0 and not isinstance(units[0], _Quote):
+        # Inline answers: a sign-off can end the note above the first quote
+        # ("Our answers are below.\n\nRenée").
+        a, b, _q = seq[0]
+        head = list(range(a, b))
+        cl = [_clean(lines[k]) for k in head]
+        h_body, h_closing, h_sig, h_end = split_tail(cl, 0, names)
+        if h_closing > h_body and h_sig == h_end:
+            closing = _finish(lines, _runs(head[h_body:h_closing]))
+            drop = set(head[h_body:h_end])
+            body_ranges = [r for k in range(len(body_ranges)) for r in _minus(body_ranges[k], drop)]
+    return Parts(
+        body=_finish(lines, body_ranges, squeeze=True, junk=True),
+        closing=closing,
+        signature=sig_text,
+        text=_finish(lines, _cut([(a, b) for a, b, _q in seq], stop)),
+        own=_finish(lines, _cut(own, stop), squeeze=True),
+    )
 
 
-def _finish(lines: list[str], ranges: list[tuple[int, int]], trim: bool = True, squeeze: bool = False) -> str:
+_TAIL_WINDOW = 200
+
+
+def _minus(r: tuple[int, int], drop: set[int]) -> list[tuple[int, int]]:
+    """The range ``r`` without the lines in ``drop``."""
+    return _runs([k for k in range(*r) if k not in drop]) if any(k in drop for k in range(*r)) else [r]
+
+
+def _runs(ks: list[int]) -> list[tuple[int, int]]:
+    """Sorted line numbers as ranges of consecutive lines."""
+    out: list[tuple[int, int]] = []
+    for k in ks:
+        if out and out[-1][1] == k:
+            out[-1] = (out[-1][0], k + 1)
+        else:
+            out.append((k, k + 1))
+    return out
+
+
+def _cut(ranges: list[tuple[int, int]], stop: int) -> list[tuple[int, int]]:
+    """The ranges, up to (not including) line ``stop``."""
+    out = []
+    for a, b in ranges:
+        if a >= stop:
+            break
+        out.append((a, min(b, stop)))
+    return out
+
+
+def _inner_attribution(head: str, lines: list[str], start: int, i: int) -> int:
+    """Where an attribution starts inside the line ``head`` that holds text before it
+    ("Yes, fine. On Mon, 2 Mar 2026 ... wrote:"), or -1."""
+    if _STRONG_START.match(head) or len(head) > _MAX_ATTR_LINE:
+        return -1
+    rest = [_clean(lines[k]) for k in range(start + 1, i + 1)]
+    for m in _INNER_START.finditer(head):
+        p = m.start(1)
+        if p == 0:
+            continue
+        tail = head[p:]
+        if _STRONG_START.match(tail) and _is_attribution(_join(list(reversed([tail, *[r for r in rest if r]])))):
+            return p
+    return -1
+
+
+def _only_notices(lines: list[str], unit: list[int]) -> bool:
+    """A text run made only of legal notices or mailing-list footers."""
+    paras: list[list[str]] = [[]]
+    for k in unit:
+        c = _clean(lines[k])
+        if c:
+            paras[-1].append(c)
+        elif paras[-1]:
+            paras.append([])
+    paras = [p for p in paras if p and any(not _is_junk(x) for x in p)]
+    return bool(paras) and all(is_notice(p) for p in paras)
+
+
+def _signature_text(lines: list[str], signature: tuple[int, int] | None, names: Names) -> str:
+    """The lines under a ``--`` line, without trailing notices or list footers."""
+    if signature is None:
+        return ""
+    a, b = signature
+    cleaned = [_clean(lines[k]) for k in range(a, b)]
+    _body_end, _closing_end, _sig_start, end = split_tail(cleaned, 0, None)
+    # split_tail's notice rule never empties a text; a signature can be all notice
+    k = 0
+    while k < end and not cleaned[k]:
+        k += 1
+    if k < end and is_notice([x for x in cleaned[k:end] if x]):
+        return ""
+    return _finish(lines, [(a, a + end)])
+
+
+_INNER_START = re.compile(r"(?:^|[.!?…)\]]\s+|\s)((?:on|le|am|el|em|il|op|den|w dniu|dne|på|o)\s)", re.I)
+
+
+def _finish(lines: list[str], ranges: list[tuple[int, int]], squeeze: bool = False, junk: bool = False) -> str:
     out = [lines[k].rstrip() for a, b in ranges for k in range(a, b)]
     if squeeze:  # quotes were left out: do not leave runs of blank lines where they were
-        out = [line for k, line in enumerate(out) if line or k == 0 or out[k - 1]]
-    if trim:
-        _trim_tail(out)
-    while out and not out[-1].strip():
+        out = [line for k, line in enumerate(out) if line.strip() or k == 0 or out[k - 1].strip()]
+    while out and (not out[-1].strip() or (junk and len(out) > 1 and _is_junk(out[-1]))):
         out.pop()
     start = 0
     while start < len(out) and not out[start].strip():
@@ -782,92 +1066,14 @@ def _finish(lines: list[str], ranges: list[tuple[int, int]], trim: bool = True, 
     return "\n".join(out[start:]).translate(_ZERO_WIDTH)
 
 
-def _trim_tail(out: list[str]) -> None:
-    """Signatures, sign-offs and disclaimers at the end (rule 4).
-
-    Nothing at or above the first line with letters or digits is ever removed, so
-    these rules never empty the text. Linear in the number of lines.
-    """
-    first = next((k for k, line in enumerate(out) if not _is_junk(line)), None)
-    if first is None:
-        return
-
-    def trim_junk() -> None:
-        while len(out) - 1 > first and _is_junk(out[-1]):
-            out.pop()
-
-    trim_junk()
-    while True:  # disclaimers: trailing paragraphs (of at most 60 lines)
-        k = len(out)
-        while k > 0 and out[k - 1].strip() and len(out) - k <= 60:
-            k -= 1
-        if k <= first or (k > 0 and out[k - 1].strip()):
-            break
-        para = " ".join(x.strip() for x in out[k:])
-        if (_DISCLAIMER.search(para) is not None
-                and (len(para.split()) >= 8 or "environment" in para.lower())):
-            del out[k:]
-            trim_junk()
-            continue
-        break
-    if len(out) - 1 > first and _DASH_NAME.match(_clean(out[-1])) and not _is_quoted(out[-1]):
-        out.pop()  # "-Name", "/Name"
-        trim_junk()
-    _trim_name_block(out, first)
-    trim_junk()
-
-
-def _closing(c: str) -> bool:
-    return c.lower().rstrip(" ,.!;:—–-").strip() in _CLOSINGS
-
-
-def _trim_name_block(out: list[str], first: int) -> None:
-    """Drop the name/contact lines under a closing line ("Best regards,\\nAnn Lee").
-
-    The lines must directly follow the closing, or, after a blank line, be at least
-    two (a signature block; a lone name after a blank line is kept).
-    """
-    n = len(out)
-    k = n - 1
-    seen = 0
-    while k >= 0 and n - k <= 12:
-        c = _clean(out[k])
-        if c and _closing(c) and not _is_quoted(out[k]):
-            if seen == 0:
-                return  # the closing is the last line: nothing to drop
-            block = [x for x in (_clean(y) for y in out[k + 1:]) if x]
-            adjacent = bool(_clean(out[k + 1]))
-            if (adjacent or len(block) >= 2) and _looks_like_name_block(block) and k > first:
-                del out[k + 1:]
-            return
-        if c:
-            seen += 1
-            if seen > 6 or _is_quoted(out[k]):
-                return
-        k -= 1
-
-
-def _looks_like_name_block(block: list[str]) -> bool:
-    if not block or len(block) > 6:
-        return False
-    first = block[0]
-    if not first[0].isalpha() or len(first.split()) > 5 or len(first) > 50 or first.endswith(("?", "!")):
-        return False
-    if first.lower().strip(" .,!") in _ANSWER_WORDS or _closing(first):
-        return False
-    for line in block:
-        if len(line) > 72 or line.lower().startswith(("p.s", "ps:", "ps ")):
-            return False
-        if line.endswith((".", "?", "!")) and len(line.split()) >= 4:
-            return False
-    return True
-
-
 def extract_reply(raw: bytes) -> str:
-    """The new text of a raw message: ``extract_new_text(body_text(load(raw)))``. Never raises."""
-    from mailflow.parse.mime import body_text, load
+    """The body of a raw message (:attr:`Parts.body`, the From display name as the
+    sender's name). Never raises."""
+    from mailflow.parse.mime import body_text, header, load
 
     try:
-        return extract_new_text(body_text(load(raw)))
+        msg = load(raw)
+        name = email.utils.parseaddr(header(msg, "From"))[0]
+        return extract_parts(body_text(msg), names=(name,) if name else ()).body
     except Exception:  # pragma: no cover - defensive
         return ""

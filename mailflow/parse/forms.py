@@ -206,7 +206,41 @@ def _clean_value(text: str) -> str:
     text = text.strip()
     for _ in range(2):
         text = _EMPH_EDGE.sub("", text).strip()
+    if _BLANKS.match(text):
+        return ""  # a blank left as it was printed: "____", "...", "…"
     return text
+
+
+_BLANKS = re.compile(r"^[_.…\s]+$")
+_PLACEHOLDER = re.compile(r"^(?:[-*•·]|\(?\d{1,2}[.)])?\s*[_.…\s]*$")
+
+
+def _is_placeholder(content: str) -> bool:
+    """A printed blank to write on: "1. ____", "2.", "- ___", "______"."""
+    s = content.strip()
+    return bool(s) and _PLACEHOLDER.match(s) is not None and (any(ch.isdigit() for ch in s) or "__" in s
+                                                              or s[0] in "-*•·")
+
+
+def _sentence(line: str) -> bool:
+    """A line that is a sentence of its own: capital first, three words or more, a full stop."""
+    s = line.strip()
+    return len(s.split()) >= 3 and s[:1].isupper() and s[-1:] in ".!?" and not _BULLET.match(s)
+
+
+def _ends_value(entry: "_Entry", line: str) -> bool:
+    """Whether ``line``, directly under ``Label: value``, starts something else (rule
+    "sentences end a value"): for a text value written as a phrase, a sentence; for a
+    date, number or choice, any line that does not go on in lower case."""
+    if not entry.has_value or entry.spec is None or len(entry.lines) != 1:
+        return False
+    kind = entry.spec.kind
+    if kind == "list":
+        return False
+    if kind == "text":
+        return entry.lines[0].rstrip()[-1:] not in ".!?,;:" and _sentence(line)
+    s = line.strip()
+    return not (s[:1].islower() or s[:1].isdigit()) or len(s.split()) > 4
 
 
 @dataclass
@@ -345,7 +379,7 @@ def _is_item(line: str | None) -> bool:
     return line is not None and _BULLET.match(_quote_depth(line)[1]) is not None and _quote_depth(line)[0] == 0
 
 
-def _read_top(new_text: str, fields: Sequence[FieldSpec], helps: set[str]) -> list[_Entry]:
+def _read_top(new_text: str, fields: Sequence[FieldSpec], helps: set[str], fits=None) -> list[_Entry]:
     lines = new_text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     entries: list[_Entry] = []
     current: _Entry | None = None
@@ -381,9 +415,45 @@ def _read_top(new_text: str, fields: Sequence[FieldSpec], helps: set[str]) -> li
                 current.has_value = bool(lab.value)
                 entries.append(current)
                 continue
+        elif fits is not None and (current is None or _ends_value(current, stripped) or (
+                _kind(current) == "list" and not _BULLET.match(stripped))):
+            bare = _label_without_colon(stripped, fields, fits)
+            if bare is not None:
+                current = bare
+                entries.append(current)
+                continue
         if current is not None:
+            if _ends_value(current, stripped):
+                current = None
+                continue
             current.lines.append(stripped)
     return entries
+
+
+def _label_without_colon(text: str, fields: Sequence[FieldSpec], fits) -> _Entry | None:
+    """``Label value`` without a colon ("Pulse 5", "Review date 3 June"): the label must
+    be a field's label or synonym exactly, of a kind whose values can be checked (date,
+    number, choice), and the rest must be a valid value of that kind."""
+    if ":" in text or "：" in text or len(text) > 80:
+        return None
+    known = {}
+    for spec in fields:
+        if spec.kind in ("date", "number", "choice"):
+            for name in (spec.label, *spec.synonyms):
+                known.setdefault(_norm_label(name).replace(" ", ""), spec)
+    if not known:
+        return None
+    words_ = text.split()
+    for k in range(min(4, len(words_) - 1), 0, -1):
+        spec = known.get(_norm_label(" ".join(words_[:k])).replace(" ", ""))
+        if spec is None:
+            continue
+        value = " ".join(words_[k:]).lstrip("=-–—: ").strip()
+        if value and fits(spec, value):
+            entry = _Entry(spec, " ".join(words_[:k]), [value])
+            entry.has_value = True
+            return entry
+    return None
 
 
 def _kind(entry: _Entry) -> str:
@@ -412,6 +482,8 @@ def _read_inline(body_text: str, fields: Sequence[FieldSpec], helps: set[str]) -
                 slot = _Entry(matched[0], lab.written, source="inline" if matched[1] else "inline-typo")
             elif slot is not None and (not stripped or _is_help(stripped, helps)) and not slot.lines:
                 pass
+            elif slot is not None and _is_placeholder(stripped):
+                pass  # "> 1. ____": the answers are written under (or between) the printed blanks
             else:
                 close()
             continue
@@ -559,7 +631,8 @@ class _Value:
         return ("raw", " ".join(words(self.raw)))
 
 
-def _interpret(entry: _Entry, spec: FieldSpec, *, base: dt.datetime, tz: str, date_order: str) -> _Value:
+def _interpret(entry: _Entry, spec: FieldSpec, *, base: dt.datetime, tz: str, date_order: str,
+               languages: Sequence[str] = dates.DEFAULT_LANGUAGES) -> _Value:
     raw = "\n".join(line.strip() for line in entry.lines).strip()
     if spec.kind == "list":
         items = _list_items(entry.lines)
@@ -580,7 +653,8 @@ def _interpret(entry: _Entry, spec: FieldSpec, *, base: dt.datetime, tz: str, da
         return _Value("ok", text, raw, "", text)
     joined = " ".join(pieces)
     if spec.kind == "date":
-        r = dates.parse_date(joined, base=base, tz=tz, date_order=date_order, future=spec.future)
+        r = dates.parse_date(joined, base=base, tz=tz, date_order=date_order, future=spec.future,
+                             languages=languages)
         if r.status == "ok":
             return _Value("ok", r.value, raw, "", r.display)
         if r.status == "missing":
@@ -611,19 +685,26 @@ def read_form(
     base: dt.datetime,
     tz: str,
     date_order: str,
+    languages: Sequence[str] = dates.DEFAULT_LANGUAGES,
 ) -> tuple[dict[str, FieldResult], tuple[str, ...], tuple[str, ...]]:
     """Read the form ``fields`` from a reply (see the module docstring for the rules).
 
     Returns ``(results, unknown_labels, warnings)``: a :class:`FieldResult` for every
     declared field (by field name, in declared order), the labels in the new text that
     match no field, and things the person should hear about (labels read despite a
-    typo). Never raises on any text; a bad ``tz`` or ``date_order`` raises ValueError
-    when a date field is read.
+    typo). Dates are read in ``languages`` (dateparser's codes, e.g. ``("en", "fr")``).
+    Never raises on any text; a bad ``tz`` or ``date_order`` raises ValueError when a
+    date field is read.
     """
     fields = tuple(fields)
     sent = {k: " ".join(words(str(v))) for k, v in (sent_values or {}).items() if v is not None}
     helps = _help_lines(fields)
-    top = _read_top(new_text or "", fields, helps)
+    def fits(spec: FieldSpec, value: str) -> bool:
+        entry = _Entry(spec, spec.label, [value])
+        entry.has_value = True
+        return _interpret(entry, spec, base=base, tz=tz, date_order=date_order, languages=languages).status == "ok"
+
+    top = _read_top(new_text or "", fields, helps, fits)
     inline = _read_inline(body_text or "", fields, helps)
 
     warnings: list[str] = []
@@ -636,7 +717,7 @@ def read_form(
             if reported and norm not in _HEADER_NAMES and norm not in {_norm_label(u) for u in unknown}:
                 unknown.append(entry.written)
             continue
-        value = _interpret(entry, entry.spec, base=base, tz=tz, date_order=date_order)
+        value = _interpret(entry, entry.spec, base=base, tz=tz, date_order=date_order, languages=languages)
         if value.status == "missing":
             continue
         if entry.source.endswith("typo"):

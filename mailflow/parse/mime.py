@@ -30,8 +30,8 @@ Limits (work is capped so a hostile message cannot stall the service)
 * at most :data:`MAX_RAW_BYTES` (32 MB) of a message are parsed;
 * at most :data:`MAX_PARTS` (200) MIME parts are looked at, and none deeper than
   :data:`MAX_DEPTH` (50) levels of nesting;
-* at most :data:`MAX_HTML_CHARS` (192 K characters) of an HTML body are converted
-  to text (html2text is pure Python; beyond that an HTML reply is quoted history);
+* at most :data:`MAX_HTML_CHARS` (256 K characters) of an HTML body are converted
+  to text (beyond that an HTML reply is quoted history);
 * at most :data:`MAX_TEXT_CHARS` (2 M characters) of body text are decoded,
   converted from HTML or handed to reply extraction;
 * charset detection looks at no more than the first 64 KB of a part.
@@ -39,8 +39,8 @@ Limits (work is capped so a hostile message cannot stall the service)
 Each cap that is hit is reported in ``Mail.defects``.
 
 Speed: plain-text mail is read at thousands of messages a second and a 1 MB plain
-message in about 15-30 ms. HTML goes through html2text, which is pure Python: about
-0.15-0.2 s per MB of HTML.
+message in about 15-30 ms. HTML is parsed by Lexbor (C, through selectolax) and
+walked once in Python: about 15-25 ms per MB of HTML.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ MAX_RAW_BYTES = 32 * 1024 * 1024
 MAX_PARTS = 200
 MAX_DEPTH = 50
 MAX_TEXT_CHARS = 2 * 1024 * 1024
-MAX_HTML_CHARS = 192 * 1024  # HTML beyond this is not converted (it is quoted history)
+MAX_HTML_CHARS = 256 * 1024  # HTML beyond this is not converted (it is quoted history)
 _DETECT_SAMPLE = 64 * 1024
 _MAX_HEADER_CHARS = 64 * 1024  # longer header values are cut before parsing
 _MAX_DEFECTS = 30
@@ -640,146 +640,12 @@ def _flow_line(depth: int, content: str) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """Convert an HTML body to plain text with html2text. Never raises.
+    """Convert an HTML body to plain text (:func:`mailflow.parse.htmltext.html_to_text`:
+    quotes as ``> `` lines, the author's indented blockquotes and headings as plain
+    lines, Outlook's reply header after a line of underscores). Never raises."""
+    from mailflow.parse.htmltext import html_to_text as convert
 
-    Settings: no line wrapping, images dropped, links reduced to their text (a
-    ``mailto:`` link to its address), no Markdown emphasis or escaping, tables as
-    plain lines. Quoting survives as ``> `` lines: ``<blockquote>`` (Apple Mail's
-    ``type=cite``, Gmail's ``gmail_quote``, Thunderbird) and the quote containers of
-    GMX/web.de (``<div name="quote">``) and Yahoo (``<div class="yahoo_quoted">``).
-    Outlook's reply header (``<div id="divRplyFwdMsg">`` or the ``border-top`` div
-    round its From:/Sent: block) is preceded by Outlook's plain-text separator line
-    of underscores, and ``<hr>`` becomes a line of dashes, so that reply extraction
-    sees the same shapes as in plain-text mail.
-    """
-    try:
-        converter = _new_converter()
-        text = converter.handle(html)
-        converter.close()
-    except Exception:
-        text = _crude_html_to_text(html)
-    text = _normalise_newlines(text.replace("\xa0", " "))
-    # Collapse runs of empty lines (and of empty quoted lines of the same depth) to
-    # one, and a rule followed by Outlook's separator (<hr> then divRplyFwdMsg) to
-    # the separator.
-    out: list[str] = []
-    previous_empty = None
-    for line in text.split("\n"):
-        line = line.rstrip()
-        empty = line.replace(">", "").replace(" ", "") == ""
-        key = line.replace(" ", "") if empty else None
-        if empty and key == previous_empty:
-            continue
-        if line == _SEPARATOR_HTML:
-            k = len(out)
-            while k and not out[k - 1]:
-                k -= 1
-            if k and out[k - 1] in (_RULE_HTML, _SEPARATOR_HTML):
-                del out[k - 1:]
-        previous_empty = key
-        out.append(line)
-    return "\n".join(out).strip("\n")
-
-
-_TAG = re.compile(r"<[^<>]{0,2000}>")
-
-
-def _crude_html_to_text(html: str) -> str:  # pragma: no cover - only if html2text fails
-    import html as htmlmod
-
-    text = re.sub(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h\d)>", "\n", html)
-    return htmlmod.unescape(_TAG.sub("", text))
-
-
-_SEPARATOR_HTML = "________________________________"
-_RULE_HTML = "-" * 32
-
-
-def _make_converter_class():
-    import html2text
-
-    class Converter(html2text.HTML2Text):
-        def __init__(self) -> None:
-            super().__init__(bodywidth=0)
-            self.unicode_snob = True
-            self.ignore_images = True
-            self.ignore_links = True
-            self.ignore_emphasis = True
-            self.ignore_tables = True
-            self.ul_item_mark = "-"
-            self.single_line_break = False
-            self._div_kinds: list[str] = []
-            self._p_soft: list[bool] = []
-
-        def handle_data(self, data, entity_char=False):  # no Markdown escaping
-            super().handle_data(data, entity_char=True)
-
-        def handle_tag(self, tag, attrs, start):
-            attrs = attrs or {}
-            if tag == "hr":
-                if start:
-                    self.p()
-                    self.o(_RULE_HTML)
-                    self.p()
-                return
-            if tag == "div":
-                if start:
-                    kind = _div_kind(attrs)
-                    self._div_kinds.append(kind)
-                    if kind == "outlook":
-                        self.p()
-                        self.o(_SEPARATOR_HTML)
-                        self.p()
-                        return
-                else:
-                    kind = self._div_kinds.pop() if self._div_kinds else ""
-                if kind == "quote":
-                    super().handle_tag("blockquote", {}, start)
-                    return
-                # a <div> is a line, not a paragraph (Gmail and Apple Mail write
-                # one div per line): a line break, no blank line
-                if not self.astack and not self.split_next_td:
-                    self.pbr()
-                return
-            if tag == "p":
-                if start:
-                    cls = attrs.get("class")
-                    soft = isinstance(cls, str) and cls.lower().startswith("mso")
-                    self._p_soft.append(soft)
-                else:
-                    soft = self._p_soft.pop() if self._p_soft else False
-                if soft:  # Word's MsoNormal paragraphs have no margins: lines
-                    if not self.astack and not self.split_next_td:
-                        self.pbr()
-                    return
-            super().handle_tag(tag, attrs, start)
-
-    return Converter
-
-
-def _div_kind(attrs: dict) -> str:
-    def get(key: str) -> str:
-        value = attrs.get(key)
-        return value.lower() if isinstance(value, str) else ""
-
-    if get("id").startswith("divrplyfwdmsg"):
-        return "outlook"
-    style = get("style").replace(" ", "")
-    if "border-top:solid" in style and ("padding:3" in style or "border:none" in style):
-        return "outlook"
-    if get("name") == "quote" or "yahoo_quoted" in get("class"):
-        return "quote"
-    return ""
-
-
-_converter_class = None
-
-
-def _new_converter():
-    global _converter_class
-    if _converter_class is None:
-        _converter_class = _make_converter_class()
-    return _converter_class()
+    return convert(html)
 
 
 # --------------------------------------------------------------------------- body
@@ -811,8 +677,8 @@ def _choose_body(leaves: list[_Leaf], defects: list[str] | None) -> tuple[_Leaf 
         text = _part_text(lf, local)
         if lf.ctype == "text/html":
             if len(text) > MAX_HTML_CHARS:
-                # html2text is pure Python (~0.2 s per MB). What a person writes is at
-                # the top; what follows a huge HTML reply is quoted history.
+                # What a person writes is at the top; what follows a huge HTML reply
+                # is quoted history.
                 cut = text.rfind(">", 0, MAX_HTML_CHARS) + 1 or MAX_HTML_CHARS
                 local.append(f"HTML body of {len(text):,} characters; only the first {cut:,} were read")
                 text = text[:cut]
@@ -934,8 +800,9 @@ def read_mail(raw: bytes, msg: Message | None = None) -> Mail:
     Fills every :class:`Mail` field except ``machine`` (left None). Message-IDs lose
     their angle brackets; ``from_addr`` and ``to_addrs`` are lower-cased addr-specs
     (``to_addrs`` from To, Cc, Delivered-To and X-Original-To, deduplicated, in that
-    order); ``date`` is timezone-aware or None; ``new_text`` is
-    :func:`mailflow.parse.extract.extract_new_text` of ``body_text``; ``defects``
+    order); ``date`` is timezone-aware or None; ``new_text``, ``own_text``, ``body``,
+    ``closing`` and ``signature`` come from :func:`mailflow.parse.extract.extract_parts`
+    of ``body_text`` (the From display name as the sender's name); ``defects``
     lists, in words, the problems met (bad charsets, bad base64, caps hit...).
     See the module docstring for the limits on work.
     """
@@ -954,7 +821,7 @@ def read_mail(raw: bytes, msg: Message | None = None) -> Mail:
 
 
 def _read(msg: Message, defects: list[str]) -> Mail:
-    from mailflow.parse.extract import extract_new_text
+    from mailflow.parse.extract import Parts, extract_parts
 
     for defect in getattr(msg, "defects", []) or []:
         defects.append(_defect_text(defect))
@@ -976,10 +843,10 @@ def _read(msg: Message, defects: list[str]) -> Mail:
     leaves = _leaves(msg, defects)
     body_leaf, text = _choose_body(leaves, defects)
     try:
-        new_text = extract_new_text(text)
+        parts = extract_parts(text, names=(from_name,) if from_name else ())
     except Exception as exc:  # pragma: no cover - extraction never raises either
         defects.append(f"could not extract the new text: {type(exc).__name__}")
-        new_text = text
+        parts = Parts(body=text, text=text, own=text)
     return Mail(
         message_id=message_id[0] if message_id else "",
         from_addr=from_addr,
@@ -990,7 +857,11 @@ def _read(msg: Message, defects: list[str]) -> Mail:
         in_reply_to=_msgids(_header(msg, "In-Reply-To", defects)),
         references=_msgids(_header(msg, "References", defects)),
         body_text=text,
-        new_text=new_text,
+        new_text=parts.text,
+        own_text=parts.own,
+        body=parts.body,
+        closing=parts.closing,
+        signature=parts.signature,
         attachments=_attachments(msg, leaves, body_leaf),
         machine=None,
         defects=tuple(_dedupe(defects)),

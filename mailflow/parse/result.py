@@ -60,7 +60,10 @@ class Mail:
     in_reply_to: tuple[str, ...]  # Message-IDs, without angle brackets
     references: tuple[str, ...]
     body_text: str  # the whole body as plain text, quoting kept as "> " lines
-    new_text: str  # what the author wrote: quoted history, signatures and footers removed
+    # What the author wrote: quoted history, signature block, device footers and
+    # disclaimers removed; inline answers keep their quoted context (the quoted lines
+    # and their reply header); ends with the closing ("Best regards,\nAnn"), if any.
+    new_text: str
     attachments: tuple[Attachment, ...] = ()
     # Only the author's own lines: like new_text, but without the quoted lines that
     # interleaved (inline) answers keep for context. Commands are read from this, so a
@@ -68,6 +71,12 @@ class Mail:
     own_text: str = ""
     machine: MachineMail | None = None
     defects: tuple[str, ...] = ()  # problems met while reading (bad charset, ...)
+    # The author's text split in three (see mailflow.parse.extract, rule 4). Text that
+    # mailflow passes on or aggregates uses ``body``: it never carries the sender's
+    # name or signature.
+    body: str = ""  # the author's own words: no quoted lines, closing, signature, footer
+    closing: str = ""  # the valediction and the name under it, or a signed name alone
+    signature: str = ""  # the signature block (after "-- ", or name/title/org/phone lines)
 
 
 # --------------------------------------------------------------------------- stage 2
@@ -157,6 +166,11 @@ class Reply:
     warnings: tuple[str, ...] = ()  # things the person should hear about
     args: dict[str, object] = field(default_factory=dict)  # the command's arguments, by kind
     arg_problems: tuple[str, ...] = ()  # why an argument could not be read, for the person
+    # Like Mail.body/closing/signature, read again with the enrolled name as evidence
+    # (a bare first name or initials on the last line is then known to be a sign-off).
+    body: str = ""
+    closing: str = ""
+    signature: str = ""
 
     @property
     def text(self) -> str:

@@ -435,7 +435,8 @@ def _late(a: Act) -> None:
 @action("agenda")
 def _agenda(a: Act) -> None:
     """The mentee's agenda items, passed to the mentor (the pair's own conversation)."""
-    text = (a.reply.mail.new_text if a.reply is not None else "").strip()
+    # The mentee's own words only: no quoted email, sign-off or signature.
+    text = ((a.reply.body or a.reply.mail.new_text) if a.reply is not None else "").strip()
     if not text:
         a.stop("no agenda items", "meetings/agenda-empty")
         return
@@ -500,7 +501,7 @@ def _end(a: Act) -> None:
 
 @action("end-reason")
 def _end_reason(a: Act) -> None:
-    text = (a.reply.mail.new_text if a.reply is not None else "").strip()
+    text = ((a.reply.body or a.reply.mail.new_text) if a.reply is not None else "").strip()
     if not text:
         a.stop("nothing written", None)
         return

@@ -147,3 +147,43 @@ def test_unquoted_history_never_leaks_into_the_new_text(reply):
     tokens = set(re.findall(r"\w+", out))
     new_tokens = {w for line in new for w in line.split()}
     assert tokens == new_tokens, out
+
+
+# --------------------------------------------------------------------------- body, closing, signature
+
+_REPLY_LINES = st.sampled_from([
+    "Yes, happy to.", "Accept", "Thanks,", "Kind regards,", "Diolch / Thanks,", "Ann", "Ann Lee", "-Ann",
+    "Senior Lecturer", "Tel: +44 20 7946 0000", "www.example.org", "-- ", "", "> quoted line", "> Location:",
+    "On Mon, 2 Mar 2026 at 09:15, S <s@example.org> wrote:", "Location: the library", "1. Learn Python",
+    "Sent from my iPhone", "This email is confidential and intended solely for the addressee named above.",
+    "Mit freundlichen Grüßen", "I can do Tuesdays.", "P.S. not Fridays",
+])
+
+
+@BOUNDED
+@given(st.lists(_REPLY_LINES, max_size=25), st.sampled_from([(), ("Ann Lee",), ("Lee, Ann",)]))
+def test_parts_are_the_authors_lines_in_order(lines, names):
+    from mailflow.parse.extract import extract_parts
+
+    text = "\n".join(lines)
+    p = extract_parts(text, names=names)
+    own = [line.rstrip() for line in text.split("\n")]
+    for part in (p.body, p.closing, p.signature):
+        assert isinstance(part, str)
+        if not part:
+            continue
+        # every line of a part is a line of the input, in order
+        k = 0
+        for line in part.split("\n"):
+            if not line:
+                continue  # a blank line may join two blocks of a part
+            while k < len(own) and own[k] != line:
+                k += 1
+            assert k < len(own), f"{line!r} is not an input line: {text!r}"
+            k += 1
+    # the body holds no quoted line, unless the message is nothing but a quote
+    if p.body and any(not x.startswith(">") for x in p.body.split("\n") if x.strip()):
+        assert not any(x.startswith(">") for x in p.body.split("\n")), text
+    # the closing follows the body; the author's words are never dropped when there is no sign-off
+    if p.body and p.closing:
+        assert text.find(p.closing.split("\n")[0]) >= 0

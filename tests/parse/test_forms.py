@@ -649,3 +649,65 @@ def test_word_level_two_bullets_are_not_part_of_the_items():
     results, _unknown, _warnings = read_form(new_text, new_text, fields, base=BASE, tz="Europe/London",
                                              date_order="DMY")
     assert results["objectives"].value == ("Grant", "Submit by September", "Draft first")
+
+
+# --------------------------------------------------------------------------- round 2
+
+
+PULSE = FieldSpec("pulse", "Pulse", kind="number")
+
+
+def test_numbered_answers_under_quoted_blanks_are_the_objectives():
+    form = "Location:\n(where you will meet)\n\nObjectives:\n(up to three things to work on)\n1. ____\n2. ____\n3. ____"
+    body = "On Mon, 2 Mar 2026, Scheme <s@example.org> wrote:\n" + quote(form) + "\n\n> Thanks\n"
+    below = body.replace("> 3. ____\n", "> 3. ____\n1. Build confidence\n2. Learn Python\n")
+    results, _, _ = read("", below)
+    assert results["objectives"].value == ("Build confidence", "Learn Python")
+    between = body.replace("> 1. ____\n", "> 1. ____\n1. Build confidence\n").replace(
+        "> 2. ____\n", "> 2. ____\n2. Learn Python\n")
+    results, _, _ = read("", between)
+    assert results["objectives"].value == ("Build confidence", "Learn Python")
+
+
+def test_blanks_copied_to_the_top_are_not_answers():
+    results, _, _ = read("Location: ____\nObjectives:\n1. Build confidence\n2. ____\n3. ...")
+    assert results["location"].status == "missing"
+    assert results["objectives"].value == ("Build confidence",)
+
+
+def test_a_sentence_under_a_value_ends_it():
+    results, _, _ = read("Location: the hospital library\nLooking forward to it, see you there.\n"
+                         "Review date: 6 April\nThanks for organising this.")
+    assert results["location"].value == "the hospital library"
+    assert results["review_date"].value == D(2026, 4, 6)
+    # a value that goes on, or a value written as a sentence, keeps its lines
+    results, _, _ = read("Location: Room 2.14\nBuilding B, Main Campus")
+    assert results["location"].value == "Room 2.14\nBuilding B, Main Campus"
+    results, _, _ = read("Location: We meet in the library.\nSometimes we go for a walk.")
+    assert results["location"].value == "We meet in the library.\nSometimes we go for a walk."
+
+
+def test_label_without_colon_when_the_value_fits():
+    results, _, _ = read("Pulse 5\nReview date 6 April\nFrequency fortnightly", fields=(PULSE, REVIEW, FREQUENCY))
+    assert values(results) == {"pulse": 5, "review_date": D(2026, 4, 6), "frequency": "Every two weeks"}
+    # not when the rest is not a value of the kind, or the label is a text field's
+    results, _, _ = read("Pulse was fine\nReview the plan\nLocation the library", fields=(PULSE, REVIEW, LOCATION))
+    assert {r.status for r in results.values()} == {"missing"}
+
+
+@pytest.mark.parametrize("text, languages, expected", [
+    ("9 mars 2027", ("en", "fr"), D(2027, 3, 9)),
+    ("1 maart 2027", ("en", "nl"), D(2027, 3, 1)),
+    ("3. Juni 2027", ("en", "de"), D(2027, 6, 3)),
+    ("3 de junio de 2027", ("es",), D(2027, 6, 3)),
+    ("3 Mehefin 2027", ("cy",), D(2027, 6, 3)),
+])
+def test_dates_in_the_schemes_languages(text, languages, expected):
+    results, _, _ = read_form("", f"Review date: {text}", (REVIEW,), base=BASE, tz=TZ, date_order="DMY",
+                              languages=languages)
+    assert results["review_date"].value == expected
+
+
+def test_dates_default_to_english():
+    results, _, _ = read_form("", "Review date: 9 mars 2027", (REVIEW,), base=BASE, tz=TZ, date_order="DMY")
+    assert results["review_date"].status == "invalid"

@@ -278,7 +278,8 @@ def _html_mail(name: str) -> bytes:
 def test_outlook_html_from_sent_block():
     mail = read_mail(_html_mail("outlook_reply.html"))
     assert "________________________________\n\nFrom: Mentoring Scheme <scheme@example.org>\nSent:" in mail.body_text
-    assert mail.new_text == "Accept\nReview date: Tuesday 3 March\n\nThanks,"
+    assert mail.new_text == "Accept\nReview date: Tuesday 3 March\n\nThanks,\nPriya"
+    assert (mail.body, mail.closing, mail.signature) == ("Accept\nReview date: Tuesday 3 March", "Thanks,\nPriya", "")
 
 
 def test_outlook_web_html_div_rply_fwd_msg():
@@ -318,6 +319,39 @@ def test_yahoo_and_gmx_quote_containers_become_quotes():
     assert html_to_text(html).splitlines()[-1] == "> Reply ACCEPT"
     html = '<div>Ja</div><div name="quote"><div><b>Gesendet:</b> Montag</div><div>Hallo</div></div>'
     assert "> Hallo" in html_to_text(html)
+
+
+def test_history_blockquotes_are_quotes_the_authors_are_not():
+    html = ('<div>Here is what the guide says:</div>'
+            '<blockquote style="margin:0 0 0 40px;border:none;padding:0px"><div>Meet monthly.</div></blockquote>'
+            '<div>So monthly it is.</div><br><div class="gmail_quote"><div class="gmail_attr">On Mon, 2 Mar 2026 at '
+            '09:15, Scheme &lt;scheme@example.org&gt; wrote:<br></div><blockquote class="gmail_quote" '
+            'style="margin:0px 0px 0px 0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex">'
+            '<div>How often will you meet?</div></blockquote></div>')
+    text = html_to_text(html)
+    assert "\nMeet monthly.\n" in text and "> Meet monthly." not in text
+    assert "> How often will you meet?" in text
+    mail = read_mail(message(html.encode(), ctype="text/html"))
+    assert mail.body == "Here is what the guide says:\n\nMeet monthly.\n\nSo monthly it is."
+
+
+def test_headings_and_lists_are_plain_text():
+    text = html_to_text("<h2>My objectives</h2><ol><li>Build confidence</li><li>Learn Python</li></ol>"
+                        "<ul><li>one<ul><li>nested</li></ul></li></ul><pre>  keep\n   this</pre>")
+    assert text == "My objectives\n\n1. Build confidence\n2. Learn Python\n\n- one\n  - nested\n\n  keep\n   this"
+
+
+def test_deeply_nested_html_is_cut_not_slow():
+    from mailflow.parse import htmltext
+
+    # An HTML5 parser's work grows with the square of the depth: 20,000 levels would
+    # take seconds. They are cut at MAX_DEPTH (speed itself is in the benchmark).
+    html = "<div>Accept</div>" + "<blockquote type=cite><div>older</div>" * 20_000
+    text = html_to_text(html)
+    assert text.startswith("Accept\n")
+    assert max(len(line) - len(line.lstrip(">")) for line in text.splitlines()) <= htmltext.MAX_DEPTH
+    many = "<p>Accept</p>" + "<p>old line</p>" * 30_000
+    assert html_to_text(many).count("old line") < htmltext.MAX_NODES
 
 
 def test_broken_html_does_not_raise():
