@@ -43,5 +43,6 @@ ensure_apt() {
 }
 
 # What the tests run for real: Dovecot (IMAP), Chromium and its driver (the emails
-# in a browser), mutt (format=flowed as a mail client reads it).
-TEST_PACKAGES=(dovecot:dovecot-imapd chromium:chromium chromedriver:chromium-driver mutt:mutt)
+# in a browser), mutt (format=flowed as a mail client reads it), faketime (the
+# installed CLI run at other dates, months of a relationship).
+TEST_PACKAGES=(dovecot:dovecot-imapd chromium:chromium chromedriver:chromium-driver mutt:mutt faketime:faketime)
