@@ -92,6 +92,12 @@ class Service:
                     pid = self.store.add_participant(email=p.email, name=p.name, role=p.role, extra=p.extra, now=now)
                     self.store.log("enrolled", now, participant_id=pid, role=p.role)
                     counts["added"] += 1
+                    if p.role in ("mentor", "mentee"):
+                        # The rules' enrolment step (a welcome, say), once, with the row's settings.
+                        self._settings_from_csv(p)
+                        person = _recipient(self.store.participant(pid))
+                        self.applier.apply(engine.on_enrol(self.workflow, p.role),
+                                           Subject(sender=person, key=f"enrol:{pid}"), now)
                 elif row["status"] in ("bouncing", "stopped"):
                     # Enrolling an address again confirms it: mail to it is tried again.
                     self.store.update("participants", row["id"], name=p.name, role=p.role, status="active",
@@ -300,9 +306,10 @@ class Service:
         reply = parse.understand(_subject_if_empty(mail), expectation, now=now, tz=tz,
                                  date_order=self.config.scheme.date_order, languages=self.config.scheme.languages,
                                  names=(participant["name"] or "",))
+        state = pair["state"] if pair else participant.get("state")  # a person's own state, with no pair
+        facts = self.store.facts(pair["id"]) if pair else json.loads(participant.get("facts") or "{}")
         ctx = engine.ReplyContext(
-            context=context, role=role, state=pair["state"] if pair else None, draft=draft,
-            facts=self.store.facts(pair["id"]) if pair else {}, ref=ref,
+            context=context, role=role, state=state, draft=draft, facts=facts, ref=ref,
             agreement=self.applier.agreement(pair["id"]) if pair else engine.AgreementView(),
             participant={k: participant.get(k) for k in ("available", "capacity", "status", "role")},
             now=now, tz=tz,
@@ -366,7 +373,7 @@ class Service:
         return self._reply(first, participant, pair, ANYTIME, "", subject, now)
 
     def _final_states(self) -> tuple[str, ...]:
-        return tuple(s for s, spec in self.workflow.states.items() if spec.final)
+        return tuple(s for s, spec in self.workflow.states.items() if spec.final and spec.scope == "pair")
 
     def _machine(self, mail: Mail, m: Match) -> Outcome:
         machine = mail.machine
@@ -404,8 +411,11 @@ class Service:
             with self.store.transaction():
                 if self.store.scalar("SELECT status FROM timers WHERE id = ?", (t["id"],)) != "pending":
                     continue  # another process got there first
-                pair = self.store.pair(t["pair_id"])
                 spec = self.workflow.timer(t["name"])
+                if t["pair_id"] is None:
+                    fired += self._fire_participant_timer(t, spec, now)
+                    continue
+                pair = self.store.pair(t["pair_id"])
                 if pair is None or spec is None:
                     self.store.update("timers", t["id"], status="cancelled")
                     continue
@@ -431,6 +441,25 @@ class Service:
                     self.applier.reschedule(pair, spec, parse_iso(t["due_at"]), now)
                 fired += outcome.status == "processed"
         return fired
+
+    def _fire_participant_timer(self, t: dict, spec, now: dt.datetime) -> int:
+        """A timer of a person (a welcome reminder, the end of a window to find a mentor)."""
+        person = self.store.participant(t["participant_id"]) if t["participant_id"] else None
+        if person is None or spec is None:
+            self.store.update("timers", t["id"], status="cancelled")
+            return 0
+        back = person["away_until"]
+        if back and back >= now.astimezone(self.applier.tz).date().isoformat() and \
+                any(s.to == "sender" for s in spec.send):
+            day = dt.date.fromisoformat(back) + dt.timedelta(days=1)
+            self.store.update("timers", t["id"], due_at=iso(dt.datetime.combine(day, dt.time(9, 0), self.applier.tz)))
+            return 0
+        role = person["role"] if person["role"] in ("mentor", "mentee") else None
+        outcome = engine.on_timer(self.workflow, spec, person["state"] or "", json.loads(person["facts"] or "{}"),
+                                  now, role)
+        self.applier.apply(outcome.decisions, Subject(sender=_recipient(person), key=f"timer:{t['id']}"), now)
+        self.store.update("timers", t["id"], status="fired" if outcome.status == "processed" else "cancelled")
+        return int(outcome.status == "processed")
 
     def _superseded(self, row: dict, spec, due: list[dict]) -> bool:
         """A reminder (no goto) that a later timer of the same pair, also due now, makes

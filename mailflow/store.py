@@ -230,6 +230,21 @@ def _lifecycle(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0003_participant_states")
+def _participant_states(db: sqlite_utils.Database) -> None:
+    """A participant's own place in the workflow (a welcome, looking for a mentor), and
+    timers that belong to a person rather than a pair."""
+    db.executescript(
+        """
+        ALTER TABLE participants ADD COLUMN state TEXT;              -- a participant-scope state, or NULL
+        ALTER TABLE participants ADD COLUMN state_since TEXT;
+        ALTER TABLE participants ADD COLUMN facts TEXT NOT NULL DEFAULT '{}';
+        """
+    )
+    db["timers"].transform(not_null={"pair_id": False})
+    db.executescript("CREATE INDEX IF NOT EXISTS timers_participant ON timers(participant_id, status);")
+
+
 def _dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 

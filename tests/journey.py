@@ -26,9 +26,11 @@ UTC = dt.timezone.utc
 
 class Journey:
     def __init__(self, directory: Path, account: Account | None, sink: SmtpSink, *, people: str = PEOPLE,
-                 start: dt.datetime = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), extra: str = ""):
+                 start: dt.datetime = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), extra: str = "",
+                 scheme: str = ""):
         """With ``account`` None there is no IMAP: replies are handed to the service as the
-        SMTP listener would hand them (for tests about time, not transport)."""
+        SMTP listener would hand them (for tests about time, not transport). ``scheme``
+        holds more [scheme] keys (rules, templates) for that case."""
         import os
 
         if account is not None:
@@ -38,8 +40,8 @@ class Journey:
             self.config_path = directory / "mailflow.toml"
             self.config_path.write_text(
                 '[scheme]\nname = "Test Scheme"\naddress = "scheme@scheme.test"\n'
-                'coordinators = ["coordinator@scheme.test"]\ntimezone = "Europe/London"\n'
-                f'[smtp]\nhost = "{sink.host}"\nport = {sink.port}\ntls = "none"\ntimeout_seconds = 5\n' + extra,
+                'coordinators = ["coordinator@scheme.test"]\ntimezone = "Europe/London"\n' + scheme +
+                f'\n[smtp]\nhost = "{sink.host}"\nport = {sink.port}\ntls = "none"\ntimeout_seconds = 5\n' + extra,
                 encoding="utf-8")
         self.config = load(self.config_path)
         self.account = account

@@ -45,8 +45,8 @@ from ..parse.args import read_args, read_minutes
 from ..parse.dates import display as display_date
 from ..parse.intervals import read_interval, read_notice
 from .loader import ANYTIME
-from .decisions import (ConfirmAgreement, Decision, GiveFeedback, KeepPrivate, LogMeeting, ProposeAgreement,
-                        Send, SetFacts, SetParticipant)
+from .decisions import (ConfirmAgreement, Decision, GiveFeedback, KeepPrivate, LogMeeting, MoveParticipant,
+                        ProposeAgreement, Send, SetFacts, SetParticipant)
 
 ACTIONS: dict[str, Callable[[Act], None]] = {}
 
@@ -595,3 +595,12 @@ def _meeting_ahead(a: Act) -> None:
         a.stop("no meeting ahead")
         return
     a.var(meeting_at=planned)
+
+
+@action("participant")
+def _participant(a: Act) -> None:
+    """``participant:mentee=looking``: move a member of the pair to one of their own states."""
+    role, _, state = (a.param or "").partition("=")
+    if role not in ("mentor", "mentee") or not state:
+        raise ValueError(f"participant:{a.param}: write participant:mentee=STATE or participant:mentor=STATE")
+    a.decide(MoveParticipant(role, state))

@@ -35,8 +35,8 @@ from ..render import Renderer
 from ..store import Store
 from .actions import when_text
 from .decisions import (ConfirmAgreement, Decision, GiveFeedback, KeepPrivate, LogMeeting, MarkBouncing,
-                        ProposeAgreement, Record, SaveDraft, Send, SetAway, SetFacts, SetParticipant, StartTimer,
-                        Transition)
+                        MoveParticipant, ProposeAgreement, Record, SaveDraft, Send, SetAway, SetFacts, SetParticipant,
+                        StartTimer, Transition)
 from .engine import AgreementView
 from .loader import Amount, TimerSpec, When, Workflow
 
@@ -87,7 +87,15 @@ class Applier:
         queued: list[int] = []
         for d in decisions:
             if isinstance(d, Transition):
-                self._transition(subject, d.to, now)
+                if self.workflow.scope_of(d.to) == "participant":
+                    assert subject.sender is not None and subject.sender.participant_id is not None, \
+                        "a participant's transition needs the participant"
+                    self.move_participant(subject.sender.participant_id, d.to, now, subject.inbound_id)
+                else:
+                    self._transition(subject, d.to, now)
+            elif isinstance(d, MoveParticipant):
+                assert subject.pair is not None, "moving a member of a pair needs the pair"
+                self.move_participant(subject.pair[f"{d.role}_id"], d.state, now, subject.inbound_id)
             elif isinstance(d, Send):
                 queued += self._send(subject, d, now)
             elif isinstance(d, Record):
@@ -164,6 +172,33 @@ class Applier:
                 self._schedule(pair, timer, facts, now)
         self.store.log("state", now, pair_id=pair["id"], inbound_id=subject.inbound_id, state_from=old, state_to=to)
 
+    def move_participant(self, participant_id: int, to: str, now: dt.datetime, inbound_id: int | None = None) -> None:
+        """A participant enters one of their own states: the timers of the states they
+        leave are cancelled, those of the states they enter are set."""
+        row = self.store.participant(participant_id)
+        assert row is not None
+        old = row.get("state")
+        if old == to:
+            return
+        self.store.update("participants", participant_id, state=to, state_since=iso(now))
+        for t in self.store.all("SELECT id, name FROM timers WHERE participant_id = ? AND pair_id IS NULL "
+                                "AND status = 'pending'", (participant_id,)):
+            spec = self.workflow.timer(t["name"])
+            if spec is None or to not in spec.states:
+                self.store.update("timers", t["id"], status="cancelled")
+        facts = json.loads(row.get("facts") or "{}")
+        for timer in self.workflow.timers:
+            if to in timer.states and old not in timer.states and not timer.manual:
+                due = self.due(timer.when, facts, now)
+                if due is not None:
+                    self.store.conn.execute(
+                        "INSERT OR IGNORE INTO timers (key, pair_id, name, state, due_at, participant_id) "
+                        "VALUES (?, NULL, ?, ?, ?, ?)",
+                        (f"p{participant_id}:{timer.name}:{iso(now)}:{iso(due)}", timer.name, to, iso(due),
+                         participant_id))
+        self.store.log("participant-state", now, participant_id=participant_id, inbound_id=inbound_id,
+                       state_from=old, state_to=to)
+
     def _facts(self, pair: dict[str, Any]) -> dict[str, Any]:
         if "_facts" not in pair:
             pair["_facts"] = self.store.facts(pair["id"]) if pair.get("id") else {}
@@ -175,7 +210,13 @@ class Applier:
 
     def _set_facts(self, subject: Subject, values: dict[str, Any], now: dt.datetime) -> None:
         pair = subject.pair
-        assert pair is not None, "facts belong to a pair"
+        if pair is None:  # a person's own facts (participant scope)
+            assert subject.sender is not None and subject.sender.participant_id is not None, "facts need an owner"
+            row = self.store.participant(subject.sender.participant_id)
+            facts = {**json.loads(row["facts"] or "{}"), **values}
+            facts = {k: v for k, v in facts.items() if v is not None}
+            self.store.update("participants", row["id"], facts=json.dumps(facts, sort_keys=True, default=str))
+            return
         facts = dict(self._facts(pair))
         changed = {k for k, v in values.items() if facts.get(k) != v}
         for k, v in values.items():

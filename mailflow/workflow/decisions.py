@@ -140,7 +140,15 @@ class StartTimer:
     name: str
 
 
-Decision = (Transition | Send | Record | MarkBouncing | SetAway | SaveDraft | SetFacts | SetParticipant
+@dataclass(frozen=True)
+class MoveParticipant:
+    """Move the pair's mentee or mentor (``role``) to one of their own (participant) states."""
+
+    role: str
+    state: str
+
+
+Decision = (MoveParticipant | Transition | Send | Record | MarkBouncing | SetAway | SaveDraft | SetFacts | SetParticipant
             | ProposeAgreement | ConfirmAgreement | LogMeeting | KeepPrivate | GiveFeedback | StartTimer)
 
 

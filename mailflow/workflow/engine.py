@@ -88,6 +88,15 @@ def expectation(wf: Workflow, context: str | None, draft: dict[str, object] | No
                        default=spec.default if spec else None, own=own)
 
 
+def on_enrol(wf: Workflow, role: str) -> tuple[Decision, ...]:
+    """What enrolling a mentor or mentee does (``[enrol.ROLE]``); nothing when the rules
+    give no enrolment step."""
+    spec = wf.enrol.get(role)
+    if spec is None:
+        return ()
+    return (Transition(spec.state), *_sends(spec.send), Record("enrolment", {"state": spec.state, "role": role}))
+
+
 def on_start(wf: Workflow) -> tuple[Decision, ...]:
     """What pairing a mentee with a mentor does."""
     return (
@@ -218,6 +227,14 @@ def _fire(wf: Workflow, rule: OnRule, reply: Reply | None, ctx: ReplyContext, da
     if form is not None:
         decisions.append(SaveDraft(form[0], form[1]))
     args = dict(reply.args) if reply is not None else {}
+    if rule.need and ctx.role:
+        # The answer is kept first; the rule's actions run only when it is satisfied.
+        status, votes = _vote(rule, ctx)
+        decisions.append(SetFacts({"votes": votes}))
+        if status == "wait":
+            decisions += _sends(rule.waiting, {}, notes)
+            decisions.append(Record(f"reply:{rule.vote_key}", {**data, "waiting": True}))
+            return Outcome("processed", f"{rule.name}: waiting", tuple(decisions), (rule.name,))
     ax = run(rule.do, wf, reply, ctx, args, form_values=form[1] if form else None)
     decisions += ax.decisions
     sender_vars = {**(notes or {}), **ax.vars}
@@ -225,11 +242,7 @@ def _fire(wf: Workflow, rule: OnRule, reply: Reply | None, ctx: ReplyContext, da
         record = Record(rule.record or f"reply:{rule.vote_key}", {**data, "stopped": ax.reason[:100]})
         return Outcome("ignored" if not ax.decisions else "processed", f"{rule.name}: {ax.reason}",
                        (*decisions, record), (rule.name,))
-    status = ax.status
-    if status == "go" and rule.need and ctx.role:
-        status, votes = _vote(rule, ctx)
-        decisions.append(SetFacts({"votes": votes}))
-    if status == "wait":
+    if ax.status == "wait":
         decisions += _sends(rule.waiting, ax.vars, sender_vars)
         decisions.append(Record(f"reply:{rule.vote_key}", {**data, "waiting": True}))
         return Outcome("processed", f"{rule.name}: waiting", tuple(decisions), (rule.name,))

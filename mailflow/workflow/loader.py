@@ -29,6 +29,16 @@ Tables and keys
 ``[start]``
     What ``mailflow pair`` does: the first ``state`` and the emails to ``send``.
     Exactly one file of a folder has it.
+``[enrol.mentee]``, ``[enrol.mentor]``
+    What enrolling a participant does: the participant's first ``state`` and the
+    emails to ``send`` (``to = "sender"`` is the one enrolled). Optional.
+
+Scopes: a state is a pair's (the default) or, with ``scope = "participant"``, a
+person's (a welcome waiting for consent, a mentee looking for a mentor). A reply
+context with ``scope = "participant"`` is about the person, not a pair: its rules use
+participant states. A timer in participant states belongs to the person (it counts
+from when they entered the state). A pair rule moves its members' own states with the
+action ``participant:mentee=STATE`` (or ``mentor``).
 ``[replies.CONTEXT]``
     A reply context: what a reply to one of our emails may say. ``from`` lists the
     roles that may answer; ``form`` names a form the reply may fill in;
@@ -144,6 +154,7 @@ class StateSpec:
     description: str
     final: bool
     where: Where
+    scope: str = "pair"  # pair | participant
 
 
 @dataclass(frozen=True)
@@ -166,6 +177,7 @@ class ReplySpec:
     where: Where
     args: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> arg kinds
     default: str | None = None
+    scope: str = "pair"  # pair: about the pair the email was about; participant: about the person
 
 
 @dataclass(frozen=True)
@@ -267,10 +279,17 @@ class Workflow:
     settings: dict[str, Any] = field(default_factory=dict)
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     limits: dict[tuple[str, str], tuple[Any, Any]] = field(default_factory=dict)  # (form, field) -> (min, max)
+    enrol: dict[str, StartSpec] = field(default_factory=dict)  # role -> what enrolling does
+
+    def scope_of(self, state: str | None) -> str:
+        spec = self.states.get(state or "")
+        return spec.scope if spec is not None else "pair"
 
     def templates(self) -> list[tuple[str, Where]]:
         """Every template the workflow can send, with where it is named."""
         out = [(s.template, s.where) for s in self.start.send]
+        for e in self.enrol.values():
+            out += [(s.template, s.where) for s in e.send]
         for r in self.rules:
             out += [(s.template, s.where) for s in (*r.send, *r.waiting)]
         for t in self.timers:
@@ -303,8 +322,8 @@ class Workflow:
         spec = self.replies.get(context or "")
         return spec is not None and command in spec.commands
 
-    def live_states(self) -> tuple[str, ...]:
-        return tuple(s for s, spec in self.states.items() if not spec.final)
+    def live_states(self, scope: str | None = None) -> tuple[str, ...]:
+        return tuple(s for s, spec in self.states.items() if not spec.final and (scope is None or spec.scope == scope))
 
     def timer(self, name: str) -> TimerSpec | None:
         for t in self.timers:
@@ -417,6 +436,7 @@ class _Acc:
         self.group_where: dict[str, Where] = {}
         self.limits: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.pending_times: list[tuple[int, dict, dict[str, Where], str | None]] = []
+        self.enrol: dict[str, StartSpec] = {}
         self.files: list[Path] = []
 
 
@@ -484,6 +504,7 @@ def _load(folder: Path) -> tuple[Workflow | None, list[str]]:
         settings=acc.settings,
         groups=acc.groups,
         limits=acc.limits,
+        enrol=acc.enrol,
     )
     wf = _expand_states(wf, acc, problems)
     _cross_check(wf, problems)
@@ -558,7 +579,7 @@ def parse_when(text: str, settings: dict[str, Any], *, relative: bool) -> When |
 
 
 def _read_file(path, data, loc: _Locator, problems: _Problems, acc: _Acc, *, may_override: bool) -> None:
-    allowed = {"workflow", "settings", "states", "groups", "start", "replies", "on", "timers", "forms"}
+    allowed = {"workflow", "settings", "states", "groups", "start", "enrol", "replies", "on", "timers", "forms"}
     for key in data:
         if key not in allowed:
             problems.add(loc.where(loc.header(key)), f"unknown table [{key}]; allowed: {', '.join(sorted(allowed))}")
@@ -590,7 +611,11 @@ def _read_file(path, data, loc: _Locator, problems: _Problems, acc: _Acc, *, may
             problems.add(w, f"state {name!r} is already defined at {acc.states[name].where}")
             continue
         body = body if isinstance(body, dict) else {}
-        acc.states[name] = StateSpec(name, str(body.get("description", "")), bool(body.get("final", False)), w)
+        scope = str(body.get("scope", "pair"))
+        if scope not in ("pair", "participant"):
+            problems.add(w, f"scope = {scope!r}; allowed: pair (the default), participant")
+        acc.states[name] = StateSpec(name, str(body.get("description", "")), bool(body.get("final", False)), w,
+                                     scope)
 
     groups_line = loc.header("groups")
     for name, members in (data.get("groups") or {}).items():
@@ -602,6 +627,16 @@ def _read_file(path, data, loc: _Locator, problems: _Problems, acc: _Acc, *, may
             problems.add(w, f"group {name!r} is defined twice")
         acc.groups[name] = tuple(str(m) for m in members)
         acc.group_where[name] = w
+
+    for role, body in (data.get("enrol") or {}).items():
+        line = loc.header(f"enrol.{role}")
+        if role not in ("mentor", "mentee") or not isinstance(body, dict):
+            problems.add(loc.where(line), f"[enrol.{role}]: enrol tables are [enrol.mentor] and [enrol.mentee]")
+            continue
+        if role in acc.enrol and not may_override:
+            problems.add(loc.where(line), f"[enrol.{role}] is defined twice")
+        acc.enrol[role] = StartSpec(str(body.get("state", "")),
+                                    _sends(body.get("send"), loc.where(line), loc, line, problems), loc.where(line))
 
     if "start" in data:
         body = data["start"]
@@ -664,7 +699,7 @@ def _read_reply(name: str, body: dict, loc: _Locator, problems: _Problems, acc: 
     if name in acc.replies:
         problems.add(w, f"reply context {name!r} is already defined at {acc.replies[name].where}")
         return
-    unknown = set(body) - {"from", "form", "commands", "default"}
+    unknown = set(body) - {"from", "form", "commands", "default", "scope"}
     if unknown:
         problems.add(w, f"unknown key(s) in [replies.{name}]: {', '.join(sorted(unknown))}")
     roles = tuple(body.get("from", ROLES if name == ANYTIME else ()))
@@ -709,7 +744,10 @@ def _read_reply(name: str, body: dict, loc: _Locator, problems: _Problems, acc: 
     default = body.get("default")
     if default is not None and default not in commands:
         problems.add(loc.where(loc.find(line, "default")), f"default = {default!r} is not a command of this context")
-    acc.replies[name] = ReplySpec(name, roles, commands, body.get("form"), w, args, default)
+    scope = str(body.get("scope", "pair"))
+    if scope not in ("pair", "participant"):
+        problems.add(w, f"scope = {scope!r}; allowed: pair (the default), participant")
+    acc.replies[name] = ReplySpec(name, roles, commands, body.get("form"), w, args, default, scope)
 
 
 def _read_on(i: int, body: dict, loc: _Locator, problems: _Problems, acc: _Acc) -> None:
@@ -839,7 +877,7 @@ def _expand_states(wf: Workflow, acc: _Acc, problems: _Problems) -> Workflow:
             if n == "any":
                 items = (*wf.states, "unpaired")
             else:
-                items = wf.live_states() if n == "*" else groups.get(n, (n,))
+                items = wf.live_states("pair") if n == "*" else groups.get(n, (n,))
             out += [s for s in items if s not in out]
         return tuple(out)
 
@@ -869,9 +907,24 @@ def _cross_check(wf: Workflow, problems: _Problems) -> None:
         for a in names:
             if a.split(":", 1)[0] not in ACTIONS:
                 problems.add(where, f"do = {a!r} is not a known action; known: {', '.join(sorted(ACTIONS))}")
+            elif a.startswith("participant:"):
+                role, _, target = a.split(":", 1)[1].partition("=")
+                if role not in ("mentor", "mentee") or wf.scope_of(target) != "participant" or target not in wf.states:
+                    problems.add(where, f"do = {a!r}: write participant:mentee=STATE or participant:mentor=STATE, "
+                                        "with a state that has scope = \"participant\"")
 
     state(wf.start.state, wf.start.where, "start state")
     sends(wf.start.send)
+    if wf.scope_of(wf.start.state) != "pair":
+        problems.add(wf.start.where, f"start state {wf.start.state!r} is a participant's state, not a pair's")
+    for role, e in wf.enrol.items():
+        state(e.state, e.where, f"[enrol.{role}] state")
+        sends(e.send)
+        if e.state in wf.states and wf.scope_of(e.state) != "participant":
+            problems.add(e.where, f"[enrol.{role}] state {e.state!r} must have scope = \"participant\"")
+        for s in e.send:
+            if s.to not in ("sender", "coordinators"):
+                problems.add(s.where, f"to = {s.to!r} on enrolment: the one enrolled is the sender (or coordinators)")
     for r in wf.replies.values():
         if r.form is not None and r.form not in wf.forms:
             problems.add(r.where, f"form {r.form!r} is not defined in [forms]")
@@ -904,12 +957,20 @@ def _cross_check(wf: Workflow, problems: _Problems) -> None:
     for t in wf.timers:
         if not t.states:
             problems.add(t.where, "a timer needs state = the state(s) it belongs to")
+        scopes = {wf.scope_of(s) for s in t.states if s in wf.states}
+        if len(scopes) > 1:
+            problems.add(t.at("state"), "a timer's states must all be a pair's or all a participant's")
+        if scopes == {"participant"}:
+            for s in t.send:
+                if s.to not in ("sender", "coordinators"):
+                    problems.add(s.where, f"to = {s.to!r} in a participant's timer: use sender (the participant) "
+                                          "or coordinators")
         for s in t.states:
             state(s, t.at("state"), "timer state")
         state(t.goto, t.at("goto"), "timer goto")
         sends(t.send)
         actions(t.do, t.at("do"))
         for s in t.send:
-            if s.to in ("sender", "partner") and not t.manual:
+            if s.to in ("sender", "partner") and not t.manual and scopes != {"participant"}:
                 problems.add(s.where, f"to = {s.to!r} in a timer: a timer has no sender; "
                                       "use mentor, mentee, both, unvoted or coordinators")
