@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from clients import gmail_reply, outlook_reply
-from harness import COORDINATOR, MENTEE, MENTOR
+from harness import COORDINATOR, MENTEE, MENTOR, body
 from journey import UTC, Journey
 
 SAM = f"Sam Lee <{MENTEE}>"
@@ -145,3 +145,64 @@ def _new(j: Journey, text: str) -> bytes:
     from clients import new_email
 
     return new_email(j.config.scheme.address, text, SAM, date=j.now)
+
+
+# --------------------------------------------------------------------------- new emails, several pairs, time zones
+
+MORE_PEOPLE = """\
+role,name,email,timezone
+coordinator,Jo Coordinator,coordinator@scheme.test,
+mentor,Dr Ada Byron,ada@hospital.test,America/New_York
+mentee,Sam Lee,sam@university.test,
+mentee,Kim Park,kim@university.test,Asia/Seoul
+"""
+KIM = "kim@university.test"
+
+
+@pytest.fixture
+def j2(tmp_path, smtp_sink):
+    journey = Journey(tmp_path, None, smtp_sink, people=MORE_PEOPLE)
+    yield journey
+    journey.close()
+
+
+def test_a_command_in_a_new_email_asks_which_relationship_when_there_are_several(j2):
+    from clients import new_email
+
+    j2.service.pair(MENTEE, MENTOR)
+    j2.service.pair(KIM, MENTOR)
+    j2.cycle()
+    # Ada accepts both introductions, each from its own email.
+    intros = [m for m in j2.sink.messages if m.message["X-Mailflow-Template"] == "introduction/to-mentor"]
+    for intro in intros:
+        j2.write(outlook_reply(intro.raw, "Accept", ADA, date=j2.now))
+    assert [j2.pair_state(1), j2.pair_state(2)] == ["getting-to-know", "getting-to-know"]
+
+    out = j2.write(new_email(j2.config.scheme.address, "Please pause until 1 June", ADA, date=j2.now))
+    assert out == [("notes/which-pair", MENTOR)]
+    text = body(j2.email("notes/which-pair", MENTOR))
+    assert "Sam Lee" in text and "Kim Park" in text
+    out = j2.reply("notes/which-pair", MENTOR, outlook_reply, "2", ADA)
+    assert out == [("lifecycle/paused", MENTOR), ("lifecycle/partner-paused", KIM)]
+    assert [j2.pair_state(1), j2.pair_state(2)] == ["getting-to-know", "paused"]
+
+    # Sam has one relationship: no question; and someone with none is told so.
+    out = j2.write(new_email(j2.config.scheme.address, "MET yesterday", SAM, date=j2.now))
+    assert out == [("getting-to-know/decide", MENTEE), ("getting-to-know/decide", MENTOR)]
+
+
+def test_dates_and_invites_are_in_each_readers_own_time_zone(j2):
+    from clients import new_email
+
+    j2.service.pair(KIM, MENTOR)
+    j2.cycle()
+    j2.reply("introduction/to-mentor", MENTOR, outlook_reply, "Accept", ADA)
+    # Kim, in Seoul, arranges 9 April at 09:00 her time (00:00 UTC, 20:00 the day before in New York).
+    out = j2.write(new_email(j2.config.scheme.address, "NEXT 9 April 09:00", f"Kim Park <{KIM}>", date=j2.now))
+    assert out == [("meetings/arranged", MENTOR), ("meetings/arranged-sender", KIM)]
+    assert j2.service.store.facts(1)["next_meeting"] == "2026-04-09T00:00:00+00:00"
+    to_ada, to_kim = j2.email("meetings/arranged", MENTOR), j2.email("meetings/arranged-sender", KIM)
+    assert "Wednesday 8 April 2026 at 20:00" in body(to_ada)
+    assert "Thursday 9 April 2026 at 09:00" in body(to_kim)
+    [ics] = [p for p in to_ada.message.walk() if p.get_content_type() == "text/calendar"]
+    assert "DTSTART;TZID=America/New_York:20260408T200000" in ics.get_content()
