@@ -17,6 +17,7 @@ returned to the caller, which tells the coordinators.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import mailbox
 import smtplib
 import ssl
@@ -27,10 +28,12 @@ from typing import Protocol
 from .clock import Clock, TokenSource, iso, parse_iso
 from .config import Config, OutboxConfig, SmtpConfig
 from .errors import ConnectionFailed
+from .headers import AddressError, envelope_address
 from .render import Renderer, build_message
 from .store import Store
 
 LEASE = dt.timedelta(minutes=10)
+log = logging.getLogger("mailflow.outbox")
 
 
 @dataclass(frozen=True)
@@ -97,19 +100,26 @@ def enqueue(
         "reply_address": config.scheme.reply_address(token),
     }
     rendered = renderer.render(template, ctx)
-    msg = build_message(
-        rendered,
-        from_name=config.scheme.name,
-        from_addr=config.scheme.address,
-        to_name=recipient.name,
-        to_addr=recipient.email,
-        reply_to=config.scheme.reply_address(token),
-        message_id=message_id,
-        date=now,
-        in_reply_to=in_reply_to,
-        references=references,
-        template=template,
-    )
+    try:
+        msg = build_message(
+            rendered,
+            from_name=config.scheme.name,
+            from_addr=config.scheme.address,
+            to_name=recipient.name,
+            to_addr=recipient.email,
+            reply_to=config.scheme.reply_address(token),
+            message_id=message_id,
+            date=now,
+            in_reply_to=in_reply_to,
+            references=references,
+            template=template,
+        )
+    except AddressError as exc:
+        # An address no email can be written to (a stranger's broken From): this
+        # one email is not queued; whatever else the message caused still is.
+        store.log("outbox-unaddressable", now, pair_id=pair_id, participant_id=recipient.participant_id,
+                  inbound_id=inbound_id, template=template, detail=str(exc)[:200])
+        return None
     outbox_id = store.insert(
         "outbox",
         {
@@ -197,14 +207,28 @@ class SmtpTransport:
 
     def send(self, from_addr: str, to_addr: str, raw: bytes) -> None:
         try:
+            sender, sender_utf8 = envelope_address(from_addr)
+            rcpt, rcpt_utf8 = envelope_address(to_addr)
+        except AddressError as exc:
+            raise PermanentFailure(f"cannot send to this address: {exc}") from None
+        utf8 = sender_utf8 or rcpt_utf8
+        try:
             if self.conn is None:
                 self.conn = smtp_connect(self.cfg)
-            refused = self.conn.sendmail(from_addr, [to_addr], raw)
+            options: list[str] = []
+            if utf8:
+                if not self.conn.has_extn("smtputf8"):
+                    raise PermanentFailure(
+                        f"{to_addr} has non-ASCII characters before the @, and the relay "
+                        f"{self.cfg.host}:{self.cfg.port} does not offer SMTPUTF8, which sending to it needs. "
+                        "Ask the participant for another address, or use a relay that offers SMTPUTF8.")
+                options = ["SMTPUTF8", "BODY=8BITMIME"]
+            refused = self.conn.sendmail(sender, [rcpt], raw, mail_options=options)
         except ConnectionFailed as exc:
             self.conn = None
             raise TemporaryFailure(str(exc)) from None
         except smtplib.SMTPRecipientsRefused as exc:
-            code, text = exc.recipients.get(to_addr, (550, b"refused"))
+            code, text = exc.recipients.get(rcpt, (550, b"refused"))
             self._raise(code, text)
         except smtplib.SMTPResponseException as exc:
             self.close()
@@ -213,8 +237,8 @@ class SmtpTransport:
             self.close()
             raise TemporaryFailure(f"SMTP {self.cfg.host}:{self.cfg.port}: {exc}") from None
         else:
-            if to_addr in refused:
-                self._raise(*refused[to_addr])
+            if rcpt in refused:
+                self._raise(*refused[rcpt])
 
     @staticmethod
     def _raise(code: int, text: bytes | str) -> None:
@@ -285,14 +309,38 @@ def claim(store: Store, now: dt.datetime, limit: int | None = None) -> list[dict
 
 
 def deliver(store: Store, config: Config, transport: Transport, clock: Clock, limit: int | None = None) -> list[Delivery]:
-    """Send every due email. Returns what happened to each, failures included."""
+    """Send every due email. Returns what happened to each, failures included.
+
+    Whatever goes wrong while sending one row (a bug, an address the library cannot
+    encode) fails that row, never the cycle: it counts an attempt and is retried,
+    and after :data:`MAX_ERRORS` such errors it is marked ``failed``.
+    """
     results: list[Delivery] = []
     try:
         for row in claim(store, clock.now(), limit):
-            results.append(_deliver_one(store, config, transport, clock, row))
+            try:
+                results.append(_deliver_one(store, config, transport, clock, row))
+            except Exception as exc:  # one poison row must never stop the outbox
+                transport.close()
+                results.append(_error(store, config, row, exc, clock.now()))
     finally:
         transport.close()
     return results
+
+
+MAX_ERRORS = 3
+
+
+def _error(store: Store, config: Config, row: dict, exc: Exception, now: dt.datetime) -> Delivery:
+    attempts = row["attempts"] + 1
+    detail = f"could not send ({type(exc).__name__}: {exc})"
+    log.error("outbox #%d to %s: %s", row["id"], row["to_addr"], detail)
+    if attempts >= MAX_ERRORS:
+        return _failed(store, row, attempts, f"{detail}; gave up after {attempts} attempts", now)
+    with store.transaction():
+        store.update("outbox", row["id"], status="retrying", attempts=attempts, last_error=detail[:500],
+                     next_attempt_at=iso(_retry_at(config.outbox, attempts, now)), lease_until=None)
+    return Delivery(row["id"], row["to_addr"], "retrying", detail)
 
 
 def _deliver_one(store: Store, config: Config, transport: Transport, clock: Clock, row: dict) -> Delivery:

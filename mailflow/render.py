@@ -184,14 +184,25 @@ def build_message(
     references: tuple[str, ...] = (),
     template: str = "",
 ) -> EmailMessage:
-    """A multipart/alternative message, with the headers every mailflow email carries."""
-    msg = EmailMessage(policy=policy.SMTP)
+    """A multipart/alternative message, with the headers every mailflow email carries.
+
+    The recipient's domain is IDNA-encoded; a local part that is not ASCII
+    makes an SMTPUTF8 message (the outbox sends it only through a relay that offers
+    SMTPUTF8). Raises :class:`~mailflow.headers.AddressError` for an address that
+    cannot be written at all.
+    """
+    from .headers import AddressError, envelope_address
+
+    to_env, utf8 = envelope_address(to_addr)
+    msg = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
     try:
-        msg["From"] = Address(display_name=from_name, addr_spec=from_addr)
-        msg["To"] = Address(display_name=to_name, addr_spec=to_addr)
-        msg["Reply-To"] = Address(display_name=from_name, addr_spec=reply_to)
-    except (ValueError, IndexError) as exc:
-        raise TemplateError(f"cannot address an email to {to_name!r} <{to_addr}>: {exc}") from None
+        msg["From"] = Address(display_name=from_name, addr_spec=envelope_address(from_addr)[0])
+        local, _, domain = to_env.rpartition("@")
+        # username/domain, not addr_spec: the parser refuses a UTF-8 local part.
+        msg["To"] = Address(display_name=to_name, username=local, domain=domain)
+        msg["Reply-To"] = Address(display_name=from_name, addr_spec=envelope_address(reply_to)[0])
+    except (ValueError, IndexError, TypeError) as exc:  # the email package's defects are ValueErrors
+        raise AddressError(f"cannot address an email to {to_name!r} <{to_addr}>: {exc}") from None
     msg["Subject"] = rendered.subject
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = f"<{message_id}>"

@@ -457,6 +457,7 @@ class ReceivedMail:
     message: EmailMessage
     auth_login: str | None = None  # the AUTH username, if the client logged in
     tls: bool = False  # whether the transaction ran over TLS (STARTTLS or implicit)
+    mail_options: tuple[str, ...] = ()  # MAIL FROM parameters, e.g. ("SMTPUTF8",)
 
 
 @dataclass
@@ -519,6 +520,7 @@ class _SinkHandler:
             message=email.message_from_bytes(raw, policy=email.policy.default),
             auth_login=login,
             tls=server.transport.get_extra_info("ssl_object") is not None,
+            mail_options=tuple(envelope.mail_options),
         )
         with self.cond:
             self.received.append(mail)
@@ -538,13 +540,14 @@ class SmtpSink:
     given code; :meth:`refuse_recipient` refuses one address for the sink's life.
     """
 
-    def __init__(self, *, auth: tuple[str, str] | None = None, tls: str | None = None):
+    def __init__(self, *, auth: tuple[str, str] | None = None, tls: str | None = None, smtputf8: bool = False):
         if tls not in (None, "starttls", "implicit"):
             raise ValueError(f"tls must be None, 'starttls' or 'implicit', not {tls!r}")
         self.host = HOST
         self.port = 0
         self.auth = auth
         self.tls = tls
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 (RFC 6531)
         self.cafile: str | None = None
         self._tmp: Path | None = None
         self._handler = _SinkHandler()
@@ -569,7 +572,8 @@ class SmtpSink:
         # server_hostname: otherwise aiosmtpd calls socket.getfqdn(), which can
         # wait seconds for DNS.
         self._controller = Controller(self._handler, hostname=self.host, port=self.port,
-                                      server_hostname="sink.mailflow.test", **kwargs)
+                                      server_hostname="sink.mailflow.test", enable_SMTPUTF8=self.smtputf8,
+                                      **kwargs)
         try:
             self._controller.start()
         except BaseException:
