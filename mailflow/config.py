@@ -27,6 +27,7 @@ DEFAULT_PATH = "mailflow.toml"
 ENV_VAR = "MAILFLOW_CONFIG"
 
 _ADDR = re.compile(r"^[^@\s+]+@[^@\s]+\.[^@\s]+$")
+_BREAKS_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 # ----------------------------------------------------------------------- the values
@@ -272,6 +273,8 @@ class _Reader:
                 )
         elif check == "nonempty" and not value.strip():
             raise self.fail(where, "must not be empty.")
+        elif check == "nonempty" and _BREAKS_LINE.search(value):
+            raise self.fail(where, "holds a line break or control character; write it on one line.")
         elif check == "address" and not _ADDR.match(value):
             raise self.fail(
                 where,

@@ -239,6 +239,9 @@ class Service:
         if m.kind == "unknown":
             if sender is None:
                 return Outcome("ignored", "unknown sender with no usable From address"), subject
+            # Hardening (issue 11): never echo a stranger's Subject into our note (a
+            # forged subject must not travel under the scheme's name).
+            note_once_a_day.their_subject = ""
             return Outcome("ignored", "unknown-sender", (Send("notes/unknown-sender", "sender"),)), note_once_a_day
         if m.kind == "no-token":
             return Outcome("ignored", "no-token: not a reply to one of our emails",

@@ -83,3 +83,83 @@ def test_1_any_error_sending_one_row_fails_that_row_never_the_cycle(tmp_path, sm
     service.deliver()
     assert any(m.rcpt_tos == [COORDINATOR] and "could not be delivered" in str(m.message["Subject"])
                for m in smtp_sink.messages)
+
+
+# --------------------------------------------------------------------------- 2. header injection
+
+EVIL_WORD = "=?utf-8?q?Eve=0D=0ABcc:_x@evil.example=0D=0A=0D=0AForged_body?="
+# The same, encoded once more: a mail client decodes the outer word, and the inner
+# one reaches our note's Subject as text the email package decodes again.
+EVIL_SUBJECT = "=?utf-8?q?=3D=3Futf-8=3Fq=3Fa=3D0D=3D0ABcc=3A=5Fx=40evil.example=3F=3D?="
+EXPECTED = ["auto-submitted", "content-type", "date", "from", "message-id", "mime-version", "reply-to",
+            "subject", "to", "x-auto-response-suppress", "x-mailflow-template"]
+
+
+def built(name: str, subject: str):
+    import datetime as dt
+
+    from mailflow.render import Rendered, build_message
+
+    msg = build_message(Rendered(subject, "Hello\n", "<p>Hello</p>"), from_name="Scheme", from_addr="s@scheme.test",
+                        to_name=name, to_addr="eve@example.org", reply_to="s+tok@scheme.test",
+                        message_id="m1@scheme.test", date=dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc))
+    return email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+
+
+@pytest.mark.parametrize("evil", [
+    EVIL_WORD,
+    "=?utf-8?b?" + __import__("base64").b64encode(b"Eve\r\nBcc: x@evil.example").decode() + "?=",
+    "Eve\u2028Bcc: x@evil.example", "Eve\u0085Bcc: x@evil.example", "Eve\x0bBcc: x@evil.example",
+    "Eve\x0cBcc: x@evil.example", "Eve\x00Bcc: x@evil.example", "Eve\r\nBcc: x@evil.example",
+])
+def test_2_no_name_or_subject_adds_a_header_or_a_body(evil):
+    parsed = built(evil, f"Re: {evil}")
+    assert sorted(k.lower() for k in parsed.keys()) == EXPECTED
+    assert "evil.example" not in str(parsed["To"].addresses[0].addr_spec)
+    assert parsed.get_body(("plain",)).get_content().strip() == "Hello"
+    for header in ("To", "Subject"):
+        assert not any(c in str(parsed[header]) for c in "\r\n\x00\x0b\x0c\x85\u2028\u2029")
+
+
+def test_2_hypothesis_any_unicode_name_or_subject_keeps_the_header_set():
+    from hypothesis import given, settings, strategies as st
+
+    words = st.sampled_from(["\r\n", "\n", "\r", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x00", "Bcc: x@evil",
+                             "=?utf-8?q?", "?=", "=0D=0A", ":", "\"", "<", ">", "@", " "])
+    text = st.lists(st.one_of(st.text(max_size=8), words), max_size=12).map("".join)
+
+    @settings(max_examples=300, deadline=None)
+    @given(text, text)
+    def check(name, subject):
+        parsed = built(name, subject or "x")
+        assert sorted(k.lower() for k in parsed.keys()) == EXPECTED
+        assert parsed["To"].addresses[0].addr_spec == "eve@example.org"
+
+    check()
+
+
+def test_2_a_strangers_subject_is_never_copied_into_our_note(tmp_path, smtp_sink):
+    service = make_service(tmp_path, smtp_sink)
+    service.receive(stranger_mail("Mallory <victim@example.org>", subject=EVIL_SUBJECT), source="test")
+    service.process_pending()
+    assert [d.status for d in service.deliver()] == ["sent"]
+    [note] = smtp_sink.messages
+    parsed = email.message_from_bytes(note.raw, policy=email.policy.default)
+    assert "bcc" not in [k.lower() for k in parsed.keys()]
+    assert str(parsed["Subject"]) == "Your email to Test Scheme"
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("Eve\u2028Smith", "U+2028"), ("Eve\u2029Smith", "U+2029"), ("Eve\x85Smith", "U+0085"),
+    ("Eve\x0bSmith", "U+000B"), ("Eve\x0cSmith", "U+000C"), ("Eve\x00Smith", "U+0000"),
+    (EVIL_WORD, "U+000A"), ("=?utf-8?q?Eve_Smith?=", "encoded word"),
+])
+def test_2_enrolment_refuses_names_that_could_break_a_header_with_the_line(name, shown):
+    from mailflow.enrol import parse_csv
+    from mailflow.errors import CsvError
+
+    text = f"role,name,email\nmentor,Ada,ada@example.org\nmentee,\"{name}\",eve@example.org\n"
+    with pytest.raises(CsvError) as caught:
+        parse_csv(text, "people.csv")
+    assert "people.csv:3:" in str(caught.value) and shown in str(caught.value)
+
