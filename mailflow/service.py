@@ -148,9 +148,9 @@ class Service:
                        uidvalidity=uidvalidity, uid=uid)
 
     def pending(self) -> list[int]:
-        rows = self.store.all(
-            "SELECT id FROM inbound WHERE status = 'received' AND attempts < ? ORDER BY id", (MAX_ATTEMPTS,)
-        )
+        """Messages waiting to be processed, oldest first (including any whose
+        attempts ran out without finishing: :meth:`process` quarantines those)."""
+        rows = self.store.all("SELECT id FROM inbound WHERE status = 'received' ORDER BY id")
         return [r["id"] for r in rows]
 
     def process_pending(self) -> dict[str, int]:
@@ -163,22 +163,36 @@ class Service:
     def process(self, inbound_id: int) -> str:
         """Process one stored message in one transaction. Returns its final status.
 
-        Any exception rolls the transaction back and counts an attempt; after
-        :data:`MAX_ATTEMPTS` the message is quarantined (``mailflow replay`` retries it).
+        The attempt is counted first, in a commit of its own, so a message that
+        kills the process (a hang ended by SIGKILL, the OOM killer) is not retried
+        forever: after :data:`MAX_ATTEMPTS` unfinished or failed attempts it is
+        quarantined (``mailflow replay`` retries it). Any exception rolls the work
+        back and counts as a failed attempt.
         """
-        row = self.store.one("SELECT id, raw, attempts FROM inbound WHERE id = ?", (inbound_id,))
-        if row is None:
-            raise MailflowError(f"inbound message #{inbound_id} does not exist")
         now = self.clock.now()
+        with self.store.transaction():
+            row = self.store.one("SELECT status, attempts FROM inbound WHERE id = ?", (inbound_id,))
+            if row is None:
+                raise MailflowError(f"inbound message #{inbound_id} does not exist")
+            if row["status"] != "received":
+                return row["status"]  # done meanwhile (by another process)
+            attempts = row["attempts"] + 1
+            self.store.update("inbound", inbound_id, attempts=attempts)
+        if attempts > MAX_ATTEMPTS:
+            return self._failed(inbound_id, attempts - 1, None, now)
         try:
-            mail = parse.read(row["raw"], tz=self.config.scheme.timezone)
+            raw = self.store.scalar("SELECT raw FROM inbound WHERE id = ?", (inbound_id,))
+            mail = parse.read(raw, tz=self.config.scheme.timezone)
             with self.store.transaction():
+                current = self.store.one("SELECT status, attempts FROM inbound WHERE id = ?", (inbound_id,))
+                if current["status"] != "received" or current["attempts"] != attempts:
+                    return current["status"]  # another consumer took it over: never act twice
                 m = match(mail, self.store, self.config, now)
                 outcome, subject = self._decide(mail, m, inbound_id, now)
                 self.applier.apply(outcome.decisions, subject, now)
                 self.store.update(
                     "inbound", inbound_id, status=outcome.status, reason=outcome.reason[:300],
-                    attempts=row["attempts"] + 1, processed_at=iso(now), last_error="",
+                    processed_at=iso(now), last_error="",
                     participant_id=(m.participant or {}).get("id"),
                     pair_id=subject.pair["id"] if subject.pair else None,
                     rule_hits=_json(list(outcome.rule_hits)),
@@ -188,10 +202,17 @@ class Service:
                                participant_id=(m.participant or {}).get("id"), match=m.kind, reason=outcome.reason[:120])
             return outcome.status
         except Exception as exc:  # one bad message must never stop the loop or be lost
-            return self._failed(inbound_id, row["attempts"] + 1, exc, now)
+            return self._failed(inbound_id, attempts, exc, now)
 
-    def _failed(self, inbound_id: int, attempts: int, exc: Exception, now: dt.datetime) -> str:
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
+    def _failed(self, inbound_id: int, attempts: int, exc: Exception | None, now: dt.datetime) -> str:
+        """Record a failed attempt (``exc``), or, with ``exc`` None, that the message's
+        attempts all ended without finishing (the process died while on it)."""
+        if exc is None:
+            detail = f"processing it never finished in {attempts} attempts (the process stopped each time)"
+            error = "process stopped"
+        else:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
+            error = type(exc).__name__
         log.error("inbound #%d failed (attempt %d): %s", inbound_id, attempts, detail)
         quarantine = attempts >= MAX_ATTEMPTS
         with self.store.transaction():
@@ -201,7 +222,7 @@ class Service:
             if quarantine:
                 self.store.log("inbound-quarantined", now, inbound_id=inbound_id, attempts=attempts)
                 self.applier.apply(
-                    (Send("notes/quarantined", "coordinators", vars={"inbound_id": inbound_id, "error": type(exc).__name__}),),
+                    (Send("notes/quarantined", "coordinators", vars={"inbound_id": inbound_id, "error": error}),),
                     Subject(inbound_id=inbound_id, key=f"quarantine:{inbound_id}:{attempts}"), now,
                 )
         return "quarantined" if quarantine else "failed"

@@ -163,3 +163,65 @@ def test_2_enrolment_refuses_names_that_could_break_a_header_with_the_line(name,
         parse_csv(text, "people.csv")
     assert "people.csv:3:" in str(caught.value) and shown in str(caught.value)
 
+
+
+# --------------------------------------------------------------------------- 10. a message that kills the process
+
+
+def _wait(predicate, timeout: float, what: str):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_10_a_message_that_kills_the_process_ends_quarantined_after_three(tmp_path, imap_account, smtp_sink):
+    """A reply whose processing never ends (here: a coordinator's template that loops
+    for ever) is killed by a watchdog each time; the fourth run quarantines it."""
+    import subprocess
+    import sys
+
+    from clients import outlook_reply
+    from harness import Installation, body, set_keys, write_config
+
+    templates = tmp_path / "my-templates" / "introduction"
+    templates.mkdir(parents=True)
+    config = write_config(tmp_path, imap_account, smtp_sink)
+    set_keys(config, "scheme", templates="my-templates")
+    mf = Installation(tmp_path, config, imap_account, smtp_sink)
+    mf.enrol()
+    mf.cli("pair", MENTEE, MENTOR)
+    mf.cli("run-once")
+    [intro] = [m for m in smtp_sink.wait_for(2) if m.rcpt_tos == [MENTOR]]
+    smtp_sink.clear()
+    (templates / "accepted-mentee.txt").write_text(
+        "Subject: x\n\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n")
+    mf.account.append(outlook_reply(intro.raw, "Accept", f"Ada <{MENTOR}>"))
+
+    def attempts() -> int:
+        with mf.db() as db:
+            row = db.execute("SELECT attempts FROM inbound").fetchone()
+        return row[0] if row else 0
+
+    exe = [sys.executable, "-m", "mailflow.cli", "--config", str(config), "run-once"]
+    env = {**__import__("os").environ, **mf.env}
+    for kill in (1, 2, 3):
+        proc = subprocess.Popen(exe, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait(lambda: attempts() == kill, 20, f"attempt {kill} to be counted")
+        finally:
+            proc.kill()
+            proc.wait()
+    mf.cli("run-once")
+    with mf.db() as db:
+        [row] = db.execute("SELECT id, status, attempts, reason FROM inbound").fetchall()
+    assert row["status"] == "quarantined" and row["attempts"] == 3
+    assert "never finished" in row["reason"]
+    [notice] = smtp_sink.wait_for(1)
+    assert notice.rcpt_tos == [COORDINATOR] and f"mailflow replay {row['id']}" in body(notice)
+    assert [p["state"] for p in mf.status()["pairs"]] == ["introduced"]
