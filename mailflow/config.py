@@ -148,6 +148,7 @@ class Config:
     listener: ListenerConfig
     token_valid_days: int
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    lock_wait_seconds: int = 10
 
 
 # ----------------------------------------------------------------------- the schema
@@ -164,7 +165,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "rules": (str, "default", "nonempty"),
         "templates": (str, "", "path"),
     },
-    "database": {"path": (str, "mailflow.db", "path")},
+    "database": {"path": (str, "mailflow.db", "path"), "lock_wait_seconds": (int, 10, "nonnegative")},
     "imap": {
         "host": (str, "", None),
         "port": (int, 993, "port"),
@@ -294,6 +295,8 @@ class _Reader:
                 raise self.fail(where, f"{value!r} is not an IANA time zone name such as 'Europe/London'.") from None
         elif check == "port" and not 0 < value < 65536:
             raise self.fail(where, f"{value} is not a port number (1-65535).")
+        elif check == "nonnegative" and value < 0:
+            raise self.fail(where, f"must be 0 or more, not {value}.")
         elif check == "positive" and value <= 0:
             raise self.fail(where, f"must be a positive number, not {value}.")
 
@@ -384,4 +387,5 @@ def parse(text: str, path: Path) -> Config:
         listener=listener,
         token_valid_days=r.get("tokens", "valid_days"),
         raw=data,
+        lock_wait_seconds=r.get("database", "lock_wait_seconds"),
     )

@@ -3,6 +3,10 @@
 A cycle: fetch new mail from IMAP into the database, process every stored message,
 settle the mailbox copies, fire due timers, send the outbox.
 
+Only one consumer runs per database (:mod:`mailflow.lock`): ``serve`` holds the lock
+for its whole life, ``run-once`` for its cycle; a second one waits briefly, then
+exits with a message.
+
 ``serve`` runs cycles in the main thread, waiting between them on IMAP IDLE (where
 the server has it; otherwise polling every ``poll_seconds``) or on the SMTP/LMTP
 listener. An APScheduler background job fires timers and retries the outbox every
@@ -26,6 +30,7 @@ from .clock import Clock
 from .config import Config
 from .errors import ConnectionFailed
 from .inbound.imap import ImapInbox
+from .lock import ConsumerLock
 from .service import CycleReport, Service
 
 log = logging.getLogger("mailflow")
@@ -37,9 +42,18 @@ MAX_BACKOFF_SECONDS = 300
 IMAP_ERRORS = (ConnectionFailed, IMAPClientError, OSError)
 
 
-def run_once(service: Service, inbox: ImapInbox | None) -> CycleReport:
+def run_once(service: Service, inbox: ImapInbox | None, *, locked: bool = False) -> CycleReport:
     """One cycle. An IMAP failure does not stop the rest: stored messages are still
-    processed, reminders fired and the outbox sent; the error is in ``report.imap_error``."""
+    processed, reminders fired and the outbox sent; the error is in ``report.imap_error``.
+
+    The cycle holds the database's consumer lock (:mod:`mailflow.lock`), unless the
+    caller holds it already (``locked``, as ``serve`` does): a second consumer waits
+    ``[database] lock_wait_seconds``, then raises :class:`~mailflow.lock.Busy`.
+    """
+    if not locked:
+        with ConsumerLock(service.config.database_path) as lock:
+            lock.acquire(service.config.lock_wait_seconds)
+            return run_once(service, inbox, locked=True)
     report = CycleReport()
     if inbox is not None:
         try:
@@ -90,6 +104,11 @@ class Server:
         signal.signal(signal.SIGINT, self.stop)
 
     def run(self) -> None:
+        with ConsumerLock(self.config.database_path) as lock:
+            lock.acquire(self.config.lock_wait_seconds)
+            self._run()
+
+    def _run(self) -> None:
         config = self.config
         service = Service(config, clock=self.clock)
         inbox = ImapInbox(config.imap, service) if config.imap.enabled else None
@@ -108,7 +127,7 @@ class Server:
         try:
             while not self.stop_event.is_set():
                 try:
-                    report = run_once(service, inbox)
+                    report = run_once(service, inbox, locked=True)
                     if report.fetched or report.processed or report.deliveries:
                         log.info(report.line())
                     if report.imap_error:

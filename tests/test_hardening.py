@@ -225,3 +225,58 @@ def test_10_a_message_that_kills_the_process_ends_quarantined_after_three(tmp_pa
     [notice] = smtp_sink.wait_for(1)
     assert notice.rcpt_tos == [COORDINATOR] and f"mailflow replay {row['id']}" in body(notice)
     assert [p["state"] for p in mf.status()["pairs"]] == ["introduced"]
+
+
+# --------------------------------------------------------------------------- 3. one consumer per database
+
+
+def test_3_a_second_run_once_waits_briefly_then_exits_with_a_clear_message(mf):
+    import time
+
+    from harness import set_keys
+    from mailflow.lock import ConsumerLock
+
+    set_keys(mf.config, "database", lock_wait_seconds=1)
+    mf.cli("pair", MENTEE, MENTOR)
+    with ConsumerLock(mf.directory / "mailflow.db") as held:  # as a running `serve` holds it
+        held.acquire(0)
+        started = time.monotonic()
+        proc = mf.cli_process("run-once", expect=1)
+        assert 1 <= time.monotonic() - started < 15
+        assert "another mailflow" in proc.stderr and "mailflow.db" in proc.stderr and "changed nothing" in proc.stderr
+        assert mf.sink.messages == [], "the second consumer sent nothing"
+    mf.cli_process("run-once")  # once the first has finished, the next one runs
+    mf.sink.wait_for(2)
+
+
+def test_3_serve_and_run_once_never_both_consume(tmp_path, mf):
+    from harness import set_keys
+
+    set_keys(mf.config, "database", lock_wait_seconds=1)
+    mf.cli("pair", MENTEE, MENTOR)
+    with mf.serving(tmp_path / "serve.log") as proc:
+        mf.sink.wait_for(2, timeout=20)
+        second = mf.cli_process("run-once", expect=1)
+        assert "another mailflow (process " in second.stderr
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+
+
+def test_3_process_rechecks_that_the_message_is_still_waiting(tmp_path, smtp_sink):
+    """Two consumers with the same list of waiting messages: the second finds each
+    one done and changes nothing."""
+    from mailflow.clock import CountingTokens
+    from mailflow.service import Service
+
+    first = make_service(tmp_path, smtp_sink)
+    second = Service(first.config, clock=first.clock, tokens=CountingTokens())
+    ids = [first.receive(stranger_mail(f"Someone {i} <someone{i}@example.org>", subject=f"s{i}"), source="test")
+           for i in range(3)]
+    stale = second.pending()
+    assert stale == ids
+    assert first.process_pending() == {"ignored": 3}
+    queued = first.store.scalar("SELECT count(*) FROM outbox")
+    events = first.store.scalar("SELECT count(*) FROM events")
+    assert [second.process(i) for i in stale] == ["ignored"] * 3
+    assert first.store.scalar("SELECT count(*) FROM outbox") == queued
+    assert first.store.scalar("SELECT count(*) FROM events") == events
