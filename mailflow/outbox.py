@@ -5,13 +5,17 @@ the row, inside the caller's transaction (the one that changed the state). It is
 idempotent: each row has a business key, and queueing the same key twice does nothing.
 
 :func:`deliver` sends what is due, outside any transaction. Each row is claimed
-with a lease first (status ``sending``), so two processes never send it twice, and a
-crash mid-send leaves a row that is sent again, with the same Message-ID, once the
-lease runs out: at least once, never lost.
+with a lease of its own just before it is sent (status ``sending``), so two
+processes never send it twice, however slow the relay, and a crash mid-send leaves
+a row that is sent again, with the same Message-ID, once the lease runs out: at
+least once, never lost.
 
-SMTP results: 2xx -> ``sent``; 4xx, 552 and connection errors -> ``retrying`` with a
-growing delay, until ``give_up_after_hours``; other 5xx -> ``failed``. Failures are
-returned to the caller, which tells the coordinators.
+SMTP results: 2xx -> ``sent``; 4xx and 552 -> ``retrying`` with a growing delay,
+until ``give_up_after_hours``; other 5xx -> ``failed``. A relay that cannot be
+reached (or a connection that drops or times out) stops sending for the cycle and
+pauses the relay for a growing time (one log line). Any other error with one row
+fails that row, never the cycle. Failures are returned to the caller, which tells
+the coordinators.
 """
 
 from __future__ import annotations
@@ -161,6 +165,11 @@ class TemporaryFailure(Exception):
     """Try again later (4xx, 552, the server could not be reached)."""
 
 
+class RelayDown(TemporaryFailure):
+    """The relay could not be reached, or the connection failed or timed out: no
+    other email will get through this cycle either."""
+
+
 class PermanentFailure(Exception):
     """Do not try again (5xx other than 552)."""
 
@@ -226,14 +235,17 @@ class SmtpTransport:
             refused = self.conn.sendmail(sender, [rcpt], raw, mail_options=options)
         except ConnectionFailed as exc:
             self.conn = None
-            raise TemporaryFailure(str(exc)) from None
+            raise RelayDown(str(exc)) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (550, b"refused"))
             self._raise(code, text)
         except smtplib.SMTPResponseException as exc:
             self.close()
             self._raise(exc.smtp_code, exc.smtp_error)
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:  # a timeout, a dropped connection
+            self.close()
+            raise RelayDown(f"SMTP {self.cfg.host}:{self.cfg.port}: {exc or type(exc).__name__}") from None
+        except smtplib.SMTPException as exc:
             self.close()
             raise TemporaryFailure(f"SMTP {self.cfg.host}:{self.cfg.port}: {exc}") from None
         else:
@@ -293,7 +305,7 @@ def _retry_at(cfg: OutboxConfig, attempts: int, now: dt.datetime) -> dt.datetime
     return now + dt.timedelta(seconds=delay)
 
 
-def claim(store: Store, now: dt.datetime, limit: int | None = None) -> list[dict]:
+def claim(store: Store, now: dt.datetime, limit: int | None = None, lease: dt.timedelta = LEASE) -> list[dict]:
     """Take due rows (and rows whose sending lease ran out) for sending."""
     with store.transaction():
         rows = store.all(
@@ -304,28 +316,97 @@ def claim(store: Store, now: dt.datetime, limit: int | None = None) -> list[dict
             (iso(now), iso(now), limit if limit is not None else -1),
         )
         for r in rows:
-            store.update("outbox", r["id"], status="sending", lease_until=iso(now + LEASE))
+            store.update("outbox", r["id"], status="sending", lease_until=iso(now + lease))
     return rows
+
+
+def _claim_one(store: Store, now: dt.datetime, after: int, lease: dt.timedelta) -> dict | None:
+    """Take the next due row above ``after``, leased just for its own send."""
+    with store.transaction():
+        row = store.one(
+            """SELECT * FROM outbox
+               WHERE id > ? AND ((status IN ('pending', 'retrying') AND next_attempt_at <= ?)
+                                 OR (status = 'sending' AND lease_until < ?))
+               ORDER BY id LIMIT 1""",
+            (after, iso(now), iso(now)),
+        )
+        if row is not None:
+            store.update("outbox", row["id"], status="sending", lease_until=iso(now + lease))
+    return row
+
+
+def _lease(config: Config) -> dt.timedelta:
+    # One send is a connect, a login and a few commands, each bounded by the timeout.
+    return max(LEASE, dt.timedelta(seconds=8 * config.smtp.timeout_seconds))
 
 
 def deliver(store: Store, config: Config, transport: Transport, clock: Clock, limit: int | None = None) -> list[Delivery]:
     """Send every due email. Returns what happened to each, failures included.
 
-    Whatever goes wrong while sending one row (a bug, an address the library cannot
-    encode) fails that row, never the cycle: it counts an attempt and is retried,
-    and after :data:`MAX_ERRORS` such errors it is marked ``failed``.
+    Rows are claimed one at a time, each with a lease of its own, so a slow relay
+    never outlives a lease and no row is sent twice by two senders.
+
+    When the relay cannot be reached, or a connection fails or times out, no other
+    email would get through: sending stops for this cycle, the relay is left alone
+    for a growing pause (``retry_first_seconds``, doubling up to
+    ``retry_max_seconds``; shared by every process through the database), and one
+    line is logged. Emails past ``give_up_after_hours`` are failed meanwhile.
+
+    Whatever else goes wrong while sending one row (a bug, an address the library
+    cannot encode) fails that row, never the cycle: it counts an attempt and is
+    retried, and after :data:`MAX_ERRORS` such errors it is marked ``failed``.
     """
     results: list[Delivery] = []
+    now = clock.now()
+    relay = store.state("relay")
+    if relay and iso(now) < relay["until"]:
+        return _give_up_waiting(store, config, now)
+    lease = _lease(config)
+    last_id = 0
     try:
-        for row in claim(store, clock.now(), limit):
+        while limit is None or len(results) < limit:
+            row = _claim_one(store, clock.now(), last_id, lease)
+            if row is None:
+                break
+            last_id = row["id"]
             try:
                 results.append(_deliver_one(store, config, transport, clock, row))
+            except RelayDown as exc:
+                results.append(_temporary(store, config, row, exc, clock.now()))
+                results += _relay_down(store, config, clock.now(), exc, relay)
+                return results
             except Exception as exc:  # one poison row must never stop the outbox
                 transport.close()
                 results.append(_error(store, config, row, exc, clock.now()))
+        if relay and any(d.status == "sent" for d in results):
+            with store.transaction():
+                store.set_state("relay", None, clock.now())
+            log.info("SMTP relay reachable again")
     finally:
         transport.close()
     return results
+
+
+def _relay_down(store: Store, config: Config, now: dt.datetime, exc: Exception, before: dict | None) -> list[Delivery]:
+    failures = (before or {}).get("failures", 0) + 1
+    pause = min(config.outbox.retry_first_seconds * 2 ** (failures - 1), config.outbox.retry_max_seconds)
+    until = now + dt.timedelta(seconds=pause)
+    with store.transaction():
+        store.set_state("relay", {"until": iso(until), "failures": failures, "error": str(exc)[:300]}, now)
+        waiting = store.scalar("SELECT count(*) FROM outbox WHERE status IN ('pending', 'retrying', 'sending')")
+    log.warning("SMTP relay unreachable (%s); not sending for this cycle: %d email(s) wait; next try in %d s",
+                exc, waiting, pause)
+    return _give_up_waiting(store, config, now)
+
+
+def _give_up_waiting(store: Store, config: Config, now: dt.datetime) -> list[Delivery]:
+    """While the relay is down: fail the emails that are past ``give_up_after_hours``."""
+    cutoff = iso(now - dt.timedelta(hours=config.outbox.give_up_after_hours))
+    rows = store.all("""SELECT * FROM outbox WHERE status IN ('pending', 'retrying') AND created_at <= ?
+                        ORDER BY id""", (cutoff,))
+    relay = store.state("relay") or {}
+    return [_failed(store, r, r["attempts"], f"gave up after {r['attempts']} attempts; the relay could not be "
+                    f"reached: {relay.get('error', '')}", now) for r in rows]
 
 
 MAX_ERRORS = 3
@@ -343,19 +424,25 @@ def _error(store: Store, config: Config, row: dict, exc: Exception, now: dt.date
     return Delivery(row["id"], row["to_addr"], "retrying", detail)
 
 
+def _temporary(store: Store, config: Config, row: dict, exc: Exception, now: dt.datetime) -> Delivery:
+    attempts = row["attempts"] + 1
+    give_up = parse_iso(row["created_at"]) + dt.timedelta(hours=config.outbox.give_up_after_hours)
+    if now >= give_up:
+        return _failed(store, row, attempts, f"gave up after {attempts} attempts; last: {exc}", now)
+    with store.transaction():
+        store.update("outbox", row["id"], status="retrying", attempts=attempts, last_error=str(exc)[:500],
+                     next_attempt_at=iso(_retry_at(config.outbox, attempts, now)), lease_until=None)
+    return Delivery(row["id"], row["to_addr"], "retrying", str(exc))
+
+
 def _deliver_one(store: Store, config: Config, transport: Transport, clock: Clock, row: dict) -> Delivery:
     attempts = row["attempts"] + 1
     try:
         transport.send(config.scheme.address, row["to_addr"], row["raw"])
+    except RelayDown:
+        raise
     except TemporaryFailure as exc:
-        now = clock.now()
-        give_up = parse_iso(row["created_at"]) + dt.timedelta(hours=config.outbox.give_up_after_hours)
-        if now >= give_up:
-            return _failed(store, row, attempts, f"gave up after {attempts} attempts; last: {exc}", now)
-        with store.transaction():
-            store.update("outbox", row["id"], status="retrying", attempts=attempts, last_error=str(exc)[:500],
-                         next_attempt_at=iso(_retry_at(config.outbox, attempts, now)), lease_until=None)
-        return Delivery(row["id"], row["to_addr"], "retrying", str(exc))
+        return _temporary(store, config, row, exc, clock.now())
     except PermanentFailure as exc:
         return _failed(store, row, attempts, str(exc), clock.now())
     now = clock.now()

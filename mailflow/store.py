@@ -17,6 +17,8 @@ Tables (see :data:`MIGRATIONS` for the exact columns):
 - ``events``: an append-only log of what happened and why.
 - ``timers``: reminders due at a time, for a pair in a state.
 - ``checkpoints``: the IMAP (UIDVALIDITY, last UID) per mailbox.
+- ``service_state``: small JSON values the service keeps between cycles (the SMTP
+  relay's backoff after it could not be reached).
 """
 
 from __future__ import annotations
@@ -160,6 +162,24 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0002_hardening")
+def _hardening(db: sqlite_utils.Database) -> None:
+    """Issue 11: service state (the relay's backoff), the size of a message kept as
+    its headers only, and which outbox rows went to strangers (capped per scheme)."""
+    db.executescript(
+        """
+        CREATE TABLE service_state (
+            key TEXT PRIMARY KEY,                -- e.g. 'relay'
+            value TEXT NOT NULL,                 -- JSON
+            updated_at TEXT NOT NULL
+        );
+        ALTER TABLE inbound ADD COLUMN original_size INTEGER;  -- set when only the headers were kept
+        ALTER TABLE outbox ADD COLUMN stranger INTEGER NOT NULL DEFAULT 0;  -- to an address not enrolled
+        CREATE INDEX outbox_stranger ON outbox(stranger, created_at);
+        """
+    )
+
+
 def _dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
@@ -286,6 +306,22 @@ class Store:
                 "outbox_id": outbox_id,
                 "data": json.dumps(data, sort_keys=True, default=str),
             },
+        )
+
+    # ------------------------------------------------------------------ service state
+
+    def state(self, key: str) -> dict[str, Any] | None:
+        row = self.one("SELECT value FROM service_state WHERE key = ?", (key,))
+        return json.loads(row["value"]) if row else None
+
+    def set_state(self, key: str, value: dict[str, Any] | None, now: dt.datetime) -> None:
+        if value is None:
+            self.conn.execute("DELETE FROM service_state WHERE key = ?", (key,))
+            return
+        self.conn.execute(
+            """INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?)
+               ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at""",
+            (key, json.dumps(value, sort_keys=True), iso(now)),
         )
 
     # ------------------------------------------------------------------ checkpoints

@@ -444,6 +444,43 @@ class Dovecot:
 
 
 # endregion
+# region black hole
+
+
+class BlackHole:
+    """A TCP port that accepts connections and never says a word (a relay behind a
+    firewall that drops packets, a hung server)."""
+
+    def __init__(self):
+        self.host = HOST
+        self.port = free_ports()[0]
+        self.accepted = 0
+        self._server = socket.create_server((self.host, self.port))
+        self._conns: list[socket.socket] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self._conns.append(conn)
+
+    def __enter__(self) -> BlackHole:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        self._server.close()
+        for c in self._conns:
+            c.close()
+
+
+# endregion
 # region SMTP sink
 
 
@@ -476,6 +513,7 @@ class _SinkHandler:
     refused: dict[str, str] = field(default_factory=dict)
     cond: threading.Condition = field(default_factory=threading.Condition)
     auth_required: bool = False
+    on_data: object = None  # called with the envelope before DATA is answered (a slow relay, a clock)
 
     def _fault(self, command: str) -> str | None:
         with self.cond:
@@ -508,7 +546,12 @@ class _SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.on_data is not None:
+            self.on_data(envelope)
         status = self._fault("DATA")
+        if status == "DROP":  # cut the connection in the middle of DATA, answering nothing
+            server.transport.abort()
+            return "421 dropped"
         if status:
             return status
         raw = envelope.original_content or envelope.content
@@ -643,6 +686,15 @@ class SmtpSink:
             message = "Injected temporary failure" if code < 500 else "Injected failure"
         with self._handler.cond:
             self._handler.faults.append(_Fault(command, f"{code} {message}", times))
+
+    def on_data(self, callback) -> None:
+        """Call ``callback(envelope)`` in the server's thread before each DATA is answered."""
+        self._handler.on_data = callback
+
+    def drop_next(self, times: int = 1) -> None:
+        """Cut the connection after the next ``times`` DATA transfers, answering nothing."""
+        with self._handler.cond:
+            self._handler.faults.append(_Fault("DATA", "DROP", times))
 
     def refuse_recipient(self, address: str, code: int = 550,
                          message: str = "5.1.1 No such user here") -> None:

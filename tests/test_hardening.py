@@ -280,3 +280,70 @@ def test_3_process_rechecks_that_the_message_is_still_waiting(tmp_path, smtp_sin
     assert [second.process(i) for i in stale] == ["ignored"] * 3
     assert first.store.scalar("SELECT count(*) FROM outbox") == queued
     assert first.store.scalar("SELECT count(*) FROM events") == events
+
+
+# --------------------------------------------------------------------------- 4. the send lease and a slow relay
+
+
+def queue_notes(service, n: int) -> None:
+    for i in range(n):
+        service.receive(stranger_mail(f"Someone {i} <someone{i}@example.org>", subject=f"s{i}"), source="test")
+    assert service.process_pending() == {"ignored": n}
+
+
+def test_4_a_slow_healthy_relay_never_outlives_a_send_lease(tmp_path, smtp_sink):
+    import sqlite3
+
+    from mailflow.clock import iso
+
+    service = make_service(tmp_path, smtp_sink)
+    queue_notes(service, 8)
+    claimable = []
+
+    def slow(envelope):  # each email takes two minutes to go through
+        service.clock.advance(minutes=2)
+        with sqlite3.connect(tmp_path / "mailflow.db") as db:
+            claimable.extend(db.execute("SELECT id FROM outbox WHERE status = 'sending' AND lease_until < ?",
+                                        (iso(service.clock.now()),)).fetchall())
+
+    smtp_sink.on_data(slow)
+    results = service.deliver()
+    assert [d.status for d in results] == ["sent"] * 8
+    assert claimable == [], "rows another sender could have claimed (and sent twice) while this one was busy"
+    assert len({m.message["Message-ID"] for m in smtp_sink.messages}) == 8
+
+
+# --------------------------------------------------------------------------- 5. a black-holed relay
+
+
+def test_5_a_black_holed_relay_stops_sending_for_the_cycle_backs_off_and_says_so_once(tmp_path, caplog):
+    import logging
+    import time
+
+    from harness import set_keys
+    from mailflow.clock import CountingTokens
+    from mailflow.config import load
+    from mailflow.service import Service
+    from servers import BlackHole
+
+    with BlackHole() as hole:
+        first = make_service(tmp_path, hole)
+        set_keys(tmp_path / "mailflow.toml", "smtp", timeout_seconds=1)
+        service = Service(load(tmp_path / "mailflow.toml"), clock=first.clock, tokens=CountingTokens())
+        service.pair(MENTEE, MENTOR)
+        queue_notes(service, 3)
+        caplog.set_level(logging.WARNING, logger="mailflow")
+        started = time.monotonic()
+        results = service.deliver()
+        assert time.monotonic() - started < 3, "one timeout, not one per queued email"
+        assert [d.status for d in results] == ["retrying"]
+        assert hole.accepted == 1
+        lines = [r.getMessage() for r in caplog.records if "relay" in r.getMessage()]
+        assert len(lines) == 1 and "not sending for this cycle: 5 email(s) wait; next try in 60 s" in lines[0]
+
+        assert service.deliver() == [] and hole.accepted == 1, "the relay is left alone while backing off"
+        service.clock.advance(seconds=61)
+        assert [d.status for d in service.deliver()] == ["retrying"] and hole.accepted == 2
+        assert service.store.state("relay")["failures"] == 2  # the pause doubles
+        service.clock.advance(seconds=61)
+        assert service.deliver() == [] and hole.accepted == 2
