@@ -12,7 +12,8 @@ the server has it; otherwise polling every ``poll_seconds``) or on the SMTP/LMTP
 listener. An APScheduler background job fires timers and retries the outbox every
 ``TICK_SECONDS`` with its own database connection, so reminders go out even while
 the mailbox is quiet. Connection errors are logged and retried with a growing
-delay (at most five minutes). SIGTERM or SIGINT stop it cleanly: the message in
+delay (at most five minutes); so are database errors (a full disk), with a message
+naming the cause. SIGTERM or SIGINT stop it cleanly: the message in
 hand is finished (its transaction commits or rolls back whole), IMAP is logged out
 and the process exits 0.
 """
@@ -32,6 +33,7 @@ from .errors import ConnectionFailed
 from .inbound.imap import ImapInbox
 from .lock import ConsumerLock
 from .service import CycleReport, Service
+from .store import StoreError
 
 log = logging.getLogger("mailflow")
 
@@ -75,12 +77,18 @@ def run_once(service: Service, inbox: ImapInbox | None, *, locked: bool = False)
 
 def tick(config: Config, clock: Clock | None) -> None:
     """The scheduled job: fire timers and send what is due, on its own connection."""
-    service = Service(config, clock=clock)
+    try:
+        service = Service(config, clock=clock)
+    except StoreError as exc:
+        log.warning("tick: %s", exc)
+        return
     try:
         fired = service.fire_timers()
         sent = service.deliver()
         if fired or sent:
             log.info("tick: %d timers fired, %d emails handled", fired, len(sent))
+    except StoreError as exc:
+        log.warning("tick: %s", exc)
     finally:
         service.close()
 
@@ -140,6 +148,12 @@ class Server:
                         self.wake.wait(config.imap.poll_seconds)
                     if not self.stop_event.is_set():
                         self.wake.clear()
+                except StoreError as exc:  # a full disk, a read-only file: wait for it to be fixed
+                    log.warning("database problem: %s Retrying in %.0f s", exc, backoff)
+                    if inbox is not None:
+                        inbox.close()
+                    self.stop_event.wait(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 except IMAP_ERRORS as exc:
                     log.warning("connection problem: %s; retrying in %.0f s", exc, backoff)
                     if inbox is not None:

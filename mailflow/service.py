@@ -31,7 +31,7 @@ from .match import Match, match
 from .outbox import Delivery, Recipient, deliver, transport_for
 from .parse.result import Mail
 from .render import Renderer
-from .store import Store
+from .store import Store, StoreError, store_error
 from .workflow import engine
 from .workflow.apply import Applier, Subject
 from .workflow.decisions import MarkBouncing, Outcome, Record, Send, SetAway
@@ -202,7 +202,20 @@ class Service:
                                participant_id=(m.participant or {}).get("id"), match=m.kind, reason=outcome.reason[:120])
             return outcome.status
         except Exception as exc:  # one bad message must never stop the loop or be lost
+            problem = exc if isinstance(exc, StoreError) else store_error(exc, self.store.path)
+            if problem is not None:  # the database failed, not the message: stop the cycle, say why
+                self._give_back(inbound_id, attempts)
+                raise problem from exc
             return self._failed(inbound_id, attempts, exc, now)
+
+    def _give_back(self, inbound_id: int, attempts: int) -> None:
+        """Uncount an attempt that a database error (not the message) cut short."""
+        try:
+            with self.store.transaction():
+                self.store.conn.execute("UPDATE inbound SET attempts = attempts - 1 WHERE id = ? AND attempts = ?",
+                                        (inbound_id, attempts))
+        except StoreError:
+            pass  # the disk is still full: the attempt stays counted; `mailflow replay` undoes a quarantine
 
     def _failed(self, inbound_id: int, attempts: int, exc: Exception | None, now: dt.datetime) -> str:
         """Record a failed attempt (``exc``), or, with ``exc`` None, that the message's

@@ -347,3 +347,70 @@ def test_5_a_black_holed_relay_stops_sending_for_the_cycle_backs_off_and_says_so
         assert service.store.state("relay")["failures"] == 2  # the pause doubles
         service.clock.advance(seconds=61)
         assert service.deliver() == [] and hole.accepted == 2
+
+
+# --------------------------------------------------------------------------- 7. database errors
+
+
+def test_7_a_full_database_stops_the_cycle_with_a_clear_message_and_loses_nothing(tmp_path, smtp_sink):
+    from mailflow.store import StoreError
+
+    service = make_service(tmp_path, smtp_sink)
+    queue_notes(service, 1)
+    inbound_id = service.receive(stranger_mail("Late <late@example.org>"), source="test")
+    pages = service.store.scalar("PRAGMA page_count")
+    service.store.conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full now
+    service.store.conn.execute("INSERT INTO events (at, kind) SELECT at, kind FROM events")  # fill the last page
+    with pytest.raises(StoreError) as caught:
+        service.process_pending()
+    message = str(caught.value)
+    assert "mailflow.db" in message and "disk is full" in message and "nothing is lost" in message
+    row = service.store.one("SELECT status, attempts FROM inbound WHERE id = ?", (inbound_id,))
+    assert row == {"status": "received", "attempts": 0}, "a database error is not the message's fault"
+
+    service.store.conn.execute("PRAGMA max_page_count = 1073741823")  # space freed
+    assert service.process_pending() == {"ignored": 1}
+    assert service.store.one("SELECT attempts FROM inbound WHERE id = ?", (inbound_id,))["attempts"] == 1
+
+
+def _limited(limit_bytes: int):
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, resource.RLIM_INFINITY))
+
+    return limit
+
+
+def test_7_run_once_exits_non_zero_naming_the_cause_and_serve_retries(tmp_path, mf):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from harness import set_keys
+
+    for i in range(30):
+        mf.account.append(stranger_mail(f"S{i} <s{i}@example.org>", subject="x" * 50, body="y" * 20000))
+    db = mf.directory / "mailflow.db"
+    size = db.stat().st_size + (tmp_path / "mailflow.db-wal").stat().st_size
+    exe = [sys.executable, "-m", "mailflow.cli", "--config", str(mf.config)]
+    env = {**os.environ, **mf.env}
+    proc = subprocess.run([*exe, "run-once"], env=env, capture_output=True, text=True, timeout=60,
+                          preexec_fn=_limited(size + 64 * 1024))
+    assert proc.returncode == 1, proc.stderr
+    assert f"database {db}" in proc.stderr and "disk" in proc.stderr and "Traceback" not in proc.stderr
+
+    set_keys(mf.config, "imap", poll_seconds=1)
+    with open(tmp_path / "serve.log", "w") as log:
+        serve = subprocess.Popen([*exe, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                 preexec_fn=_limited(size + 64 * 1024))
+        try:
+            _wait(lambda: (tmp_path / "serve.log").read_text().count("database problem") >= 2, 30,
+                  "serve to retry after a database error")
+            assert serve.poll() is None, "serve keeps running"
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            assert serve.wait(timeout=20) == 0
+    text = (tmp_path / "serve.log").read_text()
+    assert "Retrying in 1 s" in text and "Retrying in 2 s" in text and "Traceback" not in text
