@@ -127,6 +127,8 @@ class OutboxConfig:
     retry_max_seconds: int
     give_up_after_hours: int
     daily_cap_per_recipient: int
+    daily_hard_cap_per_recipient: int = 30
+    stranger_notes_per_day: int = 10
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "retry_max_seconds": (int, 3600, "positive"),
         "give_up_after_hours": (int, 48, "positive"),
         "daily_cap_per_recipient": (int, 20, "positive"),
+        "daily_hard_cap_per_recipient": (int, 30, "positive"),
+        "stranger_notes_per_day": (int, 10, "nonnegative"),
     },
     "listener": {
         "enabled": (bool, False, None),

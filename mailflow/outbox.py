@@ -80,21 +80,31 @@ def enqueue(
 ) -> int | None:
     """Render and queue one email. Returns the outbox id, or None if not queued.
 
-    Not queued when the key was queued before (idempotent), or when the recipient
-    has had ``daily_cap_per_recipient`` automatic emails in the last 24 hours and
-    this one is not exempt (an event records it).
+    Not queued (an event records why) when the key was queued before (idempotent);
+    when the recipient has had ``daily_cap_per_recipient`` automatic emails in the
+    last 24 hours and this one is not exempt; when the recipient has had
+    ``daily_hard_cap_per_recipient`` emails of any kind (exempt ones too: a robot
+    must not loop on confirmations); or, for an address that is not enrolled, when
+    ``stranger_notes_per_day`` notes went to such addresses in the last 24 hours.
     """
     if store.scalar("SELECT 1 FROM outbox WHERE key = ?", (key,)):
         return None
-    if not exempt:
-        sent_today = store.scalar(
-            "SELECT count(*) FROM outbox WHERE to_addr = ? AND created_at > ? AND exempt = 0",
-            (recipient.email, iso(now - dt.timedelta(days=1))),
-        )
-        if sent_today >= config.outbox.daily_cap_per_recipient:
-            store.log("outbox-capped", now, pair_id=pair_id, participant_id=recipient.participant_id,
-                      inbound_id=inbound_id, template=template, to=recipient.email)
-            return None
+    day_ago = iso(now - dt.timedelta(days=1))
+    stranger = recipient.participant_id is None and recipient.email not in config.scheme.coordinators
+    capped = ""
+    counts = store.one("SELECT count(*) AS every, coalesce(sum(exempt = 0), 0) AS automatic FROM outbox "
+                       "WHERE to_addr = ? AND created_at > ?", (recipient.email, day_ago))
+    if not exempt and counts["automatic"] >= config.outbox.daily_cap_per_recipient:
+        capped = "daily_cap_per_recipient"
+    elif counts["every"] >= config.outbox.daily_hard_cap_per_recipient:
+        capped = "daily_hard_cap_per_recipient"
+    elif stranger and store.scalar("SELECT count(*) FROM outbox WHERE stranger = 1 AND created_at > ?",
+                                   (day_ago,)) >= config.outbox.stranger_notes_per_day:
+        capped = "stranger_notes_per_day"
+    if capped:
+        store.log("outbox-capped", now, pair_id=pair_id, participant_id=recipient.participant_id,
+                  inbound_id=inbound_id, template=template, to=recipient.email, cap=capped)
+        return None
     token = tokens.token()
     message_id = f"{tokens.token()}.mailflow@{config.scheme.domain}"
     ctx = {
@@ -139,6 +149,7 @@ def enqueue(
             "status": "pending",
             "next_attempt_at": iso(now),
             "exempt": int(exempt),
+            "stranger": int(stranger),
             "created_at": iso(now),
         },
     )

@@ -414,3 +414,43 @@ def test_7_run_once_exits_non_zero_naming_the_cause_and_serve_retries(tmp_path, 
             assert serve.wait(timeout=20) == 0
     text = (tmp_path / "serve.log").read_text()
     assert "Retrying in 1 s" in text and "Retrying in 2 s" in text and "Traceback" not in text
+
+
+# --------------------------------------------------------------------------- 8. loops and caps
+
+
+def test_8_a_robot_answering_everything_gets_no_more_than_the_hard_cap(tmp_path, smtp_sink):
+    """A participant's address is a robot that answers every email (and does not say
+    it is a robot). Our answers to it are exempt from the daily cap (replies about
+    no pair); the hard cap still stops the loop."""
+    service = make_service(tmp_path, smtp_sink)
+    service.receive(stranger_mail(f"Ada <{MENTOR}>", subject="Hello"), source="test")  # no token: a note
+    for round in range(45):
+        service.process_pending()
+        service.deliver()
+        to_robot = [m for m in smtp_sink.messages if m.rcpt_tos == [MENTOR]]
+        if len(to_robot) <= round:
+            break  # the loop stopped
+        last = to_robot[-1].message
+        reply = (f"From: Ada <{MENTOR}>\r\nTo: {last['Reply-To'].addresses[0].addr_spec}\r\n"
+                 f"Subject: Re: {last['Subject']}\r\nMessage-ID: <robot{round}@hospital.test>\r\n"
+                 f"In-Reply-To: {last['Message-ID']}\r\n\r\nThank you for your email.\r\n").encode()
+        service.receive(reply, source="test")
+    to_robot = [m for m in smtp_sink.messages if m.rcpt_tos == [MENTOR]]
+    assert len(to_robot) == 30  # daily_hard_cap_per_recipient
+    capped = service.store.all("SELECT data FROM events WHERE kind = 'outbox-capped'")
+    assert capped and all("daily_hard_cap_per_recipient" in c["data"] for c in capped)
+
+
+def test_8_forged_senders_get_a_few_notes_a_day_in_total_not_one_each(tmp_path, smtp_sink):
+    service = make_service(tmp_path, smtp_sink)
+    for i in range(30):
+        service.receive(stranger_mail(f"Forged <forged{i}@victims.example>", subject=f"spam {i}"), source="test")
+    assert service.process_pending() == {"ignored": 30}
+    service.deliver()
+    assert len(smtp_sink.messages) == 10  # stranger_notes_per_day
+    service.clock.advance(days=1, minutes=1)
+    service.receive(stranger_mail("Forged <forged99@victims.example>", subject="next day"), source="test")
+    service.process_pending()
+    service.deliver()
+    assert len(smtp_sink.messages) == 11, "a new day, a new allowance"
