@@ -45,7 +45,9 @@ def breakers(value: str) -> list[str]:
 
 
 def has_encoded_word(value: str) -> bool:
-    return bool(_ENCODED_WORD.search(value))
+    """Whether ``value`` holds "=?", the start of an RFC 2047 encoded word (the email
+    package decodes one even without its closing "?=")."""
+    return "=?" in value
 
 
 def _decode_words(value: str) -> str:
@@ -68,9 +70,10 @@ def clean(value: str, limit: int = MAX_HEADER_CHARS) -> str:
     characters, whitespace collapsed, at most ``limit`` characters."""
     value = _decode_words(str(value))
     value = _BREAKERS.sub(" ", value.replace("\t", " "))
-    # Anything still shaped like an encoded word would be decoded again by the
-    # header parser: break its "=?" so it stays literal text.
-    value = _ENCODED_WORD.sub(lambda m: m.group(0).replace("=?", "=\u2060?"), value)
+    # Anything still shaped like the start of an encoded word would be decoded again
+    # by the header parser (even without its closing "?="): break every "=?" so it
+    # stays literal text.
+    value = value.replace("=?", "=\u2060?")
     value = " ".join(value.split())
     return value[:limit].rstrip()
 
