@@ -102,6 +102,7 @@ class ImapConfig:
     idle: bool
     poll_seconds: int
     timeout_seconds: int
+    trusted_authserv_id: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -181,6 +182,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "idle": (bool, True, None),
         "poll_seconds": (int, 60, "positive"),
         "timeout_seconds": (int, 60, "positive"),
+        "trusted_authserv_id": (str, "", None),
     },
     "smtp": {
         "host": (str, "", None),

@@ -188,7 +188,12 @@ class Service:
                 if current["status"] != "received" or current["attempts"] != attempts:
                     return current["status"]  # another consumer took it over: never act twice
                 m = match(mail, self.store, self.config, now)
-                outcome, subject = self._decide(mail, m, inbound_id, now)
+                if m.kind == "unverified":  # a From we cannot trust: kept, acts on nothing, answered by no one
+                    outcome = Outcome("ignored", f"unverified-sender: {m.detail}",
+                                      (Record("unverified-sender", {"why": m.detail[:120]}),))
+                    subject = Subject(inbound_id=inbound_id, key=f"in:{inbound_id}")
+                else:
+                    outcome, subject = self._decide(mail, m, inbound_id, now)
                 self.applier.apply(outcome.decisions, subject, now)
                 self.store.update(
                     "inbound", inbound_id, status=outcome.status, reason=outcome.reason[:300],

@@ -454,3 +454,88 @@ def test_8_forged_senders_get_a_few_notes_a_day_in_total_not_one_each(tmp_path, 
     service.process_pending()
     service.deliver()
     assert len(smtp_sink.messages) == 11, "a new day, a new allowance"
+
+
+# --------------------------------------------------------------------------- 9. who sent it
+
+
+def mentor_reply(service, smtp_sink, from_header: str, extra_headers: str = "") -> bytes:
+    """The mentor's "Accept" to the introduction, with the given From header."""
+    from clients import outlook_reply
+
+    raw = outlook_reply(service.intro, "Accept", f"Ada <{MENTOR}>")
+    head, sep, body = raw.partition(b"\n\n")
+    lines = [l for l in head.split(b"\n") if not l.startswith(b"From:")]
+    return (extra_headers.encode() + f"From: {from_header}\n".encode() + b"\n".join(lines) + sep + body)
+
+
+def introduced(tmp_path, smtp_sink, extra: str = ""):
+    service = make_service(tmp_path, smtp_sink, extra=extra)
+    service.pair(MENTEE, MENTOR)
+    service.deliver()
+    [service.intro] = [m.raw for m in smtp_sink.wait_for(2) if m.rcpt_tos == [MENTOR]]
+    return service
+
+
+@pytest.mark.parametrize("from_header", [
+    f"Ada <{MENTOR}>, Mallory <mallory@evil.example>",  # two mailboxes
+    f"{MENTOR} <mallory@evil.example>",  # parsers disagree
+    f"mallory@evil.example)<{MENTOR}>",  # CVE-2023-27043's shape
+    f"<{MENTOR}>mallory@evil.example",
+    f'"{MENTOR}" <mallory@evil.example>',  # the participant's address as a display name
+    f'"mallory@evil.example" <{MENTOR}>',  # another address in the display name
+    f'"mallory@evil.example"@{MENTOR.split("@")[1]}',  # a quoted local part
+])
+def test_9_an_ambiguous_from_does_not_count_as_the_participant(tmp_path, smtp_sink, from_header):
+    service = introduced(tmp_path, smtp_sink)
+    smtp_sink.clear()
+    inbound_id = service.receive(mentor_reply(service, smtp_sink, from_header), source="test")
+    assert service.process(inbound_id) == "ignored"
+    reason = service.store.scalar("SELECT reason FROM inbound WHERE id = ?", (inbound_id,))
+    assert reason.startswith("unverified-sender:")
+    assert [p["state"] for p in service.store.pairs()] == ["introduced"]
+    service.deliver()
+    assert smtp_sink.messages == [], "nothing is sent to an address we cannot trust"
+
+
+def test_9_two_from_headers_do_not_count(tmp_path, smtp_sink):
+    service = introduced(tmp_path, smtp_sink)
+    raw = mentor_reply(service, smtp_sink, f"Ada <{MENTOR}>", extra_headers="From: mallory@evil.example\n")
+    assert service.process(service.receive(raw, source="test")) == "ignored"
+    assert [p["state"] for p in service.store.pairs()] == ["introduced"]
+
+
+@pytest.mark.parametrize("headers, acts", [
+    ("", True),  # no verdict: the token and the From decide, as before
+    ("Authentication-Results: mx.scheme.test; dkim=pass header.d=hospital.test; dmarc=pass header.from=hospital.test\n", True),
+    ("Authentication-Results: mx.scheme.test; spf=fail smtp.mailfrom=hospital.test; dmarc=fail header.from=hospital.test\n", False),
+    # Our server's verdict is on top; a forged "pass" below it, under the same name, is ignored.
+    ("Authentication-Results: mx.scheme.test; dmarc=fail header.from=hospital.test\n"
+     "Authentication-Results: mx.scheme.test; dmarc=pass header.from=hospital.test\n", False),
+    # Another server's verdict means nothing.
+    ("Authentication-Results: other.example; dmarc=fail header.from=hospital.test\n", True),
+    ("Authentication-Results: mx.scheme.test; dkim=fail header.d=hospital.test\n", False),  # aligned DKIM fail
+    ("Authentication-Results: mx.scheme.test; dkim=fail header.d=mailinglist.example\n", True),  # not aligned
+    ("Authentication-Results: mx.scheme.test; dkim=fail header.d=hospital.test; dkim=pass header.d=hospital.test\n", True),
+])
+def test_9_a_trusted_dmarc_or_aligned_dkim_fail_stops_a_reply_from_acting(tmp_path, smtp_sink, headers, acts):
+    service = introduced(tmp_path, smtp_sink, extra='[imap]\ntrusted_authserv_id = "mx.scheme.test"\n')
+    inbound_id = service.receive(mentor_reply(service, smtp_sink, f"Ada <{MENTOR}>", extra_headers=headers),
+                                 source="test")
+    status = service.process(inbound_id)
+    state = service.store.pairs()[0]["state"]
+    if acts:
+        assert (status, state) == ("processed", "accepted")
+    else:
+        assert (status, state) == ("ignored", "introduced")
+        assert "unverified-sender" in service.store.scalar("SELECT reason FROM inbound WHERE id = ?", (inbound_id,))
+
+
+@pytest.mark.parametrize("from_header", [
+    f"Ada <{MENTOR}>", f'"Byron, Ada (Dr)" <{MENTOR}>', f"=?utf-8?q?Ada_Byron?= <{MENTOR}>", MENTOR,
+    f'"Ada Byron ({MENTOR})" <{MENTOR}>', f"Ada <{MENTOR.upper()}>",
+])
+def test_9_ordinary_from_headers_still_count(tmp_path, smtp_sink, from_header):
+    service = introduced(tmp_path, smtp_sink)
+    assert service.process(service.receive(mentor_reply(service, smtp_sink, from_header), source="test")) == "processed"
+    assert service.store.pairs()[0]["state"] == "accepted"

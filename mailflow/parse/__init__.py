@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from . import mime
+from . import mime, sender
 from .commands import find_command
 from .extract import extract_new_text, extract_reply
 from .forms import read_form
@@ -33,7 +33,7 @@ __all__ = ["read", "understand", "extract_reply", "Mail", "Reply", "Expectation"
 def read(raw: bytes, *, tz: str = "UTC") -> Mail:
     """Stage 1: everything that can be known from the message alone. Never raises."""
     msg = mime.load(raw)
-    mail = mime.read_mail(raw, msg)
+    mail = replace(mime.read_mail(raw, msg), sender=sender.check(msg))
     own = extract_new_text(mail.body_text, keep_quotes=False) if ">" in mail.new_text else mail.new_text
     try:
         machine = classify(msg, base=mail.date, tz=tz)

@@ -20,6 +20,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .sender import SenderCheck
+
 # --------------------------------------------------------------------------- stage 1
 
 
@@ -68,6 +70,8 @@ class Mail:
     own_text: str = ""
     machine: MachineMail | None = None
     defects: tuple[str, ...] = ()  # problems met while reading (bad charset, ...)
+    # From read strictly, and the Authentication-Results headers (see parse/sender.py).
+    sender: SenderCheck = field(default_factory=SenderCheck)
 
 
 # --------------------------------------------------------------------------- stage 2
