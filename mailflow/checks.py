@@ -22,7 +22,7 @@ NOTE_TEMPLATES = (
     "notes/no-action", "notes/clarify", "notes/already", "notes/form-incomplete", "notes/form-empty",
     "notes/coordinator-help",
     "notes/unknown-sender", "notes/no-token", "notes/wrong-sender", "notes/expired", "notes/quarantined",
-    "notes/delivery-failed", "notes/bounced",
+    "notes/delivery-failed", "notes/bounced", "notes/too-large",
 )
 
 
@@ -46,7 +46,7 @@ def sample_context(config: Config, workflow: Workflow | None) -> dict:
         "invalid": [{"name": "review_date", "label": "Review date", "raw": "yesterday", "reason": "in the past"}],
         "unknown_labels": ["Colour"], "warnings": ["read “Frequncy” as “Frequency”"],
         "failed_to": "x@example.org", "failed_template": "introduction/to-mentor", "detail": "550 no such user",
-        "inbound_id": 7, "error": "ValueError", "role": "mentee",
+        "inbound_id": 7, "error": "ValueError", "role": "mentee", "size_mb": "31.2", "limit_mb": 25,
     }
 
 

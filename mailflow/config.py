@@ -103,6 +103,7 @@ class ImapConfig:
     poll_seconds: int
     timeout_seconds: int
     trusted_authserv_id: str = ""
+    max_message_mb: int = 10
 
     @property
     def enabled(self) -> bool:
@@ -183,6 +184,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "poll_seconds": (int, 60, "positive"),
         "timeout_seconds": (int, 60, "positive"),
         "trusted_authserv_id": (str, "", None),
+        "max_message_mb": (int, 10, "positive"),
     },
     "smtp": {
         "host": (str, "", None),

@@ -142,10 +142,10 @@ class Service:
     # ------------------------------------------------------------------ inbound
 
     def receive(self, raw: bytes, *, source: str, mailbox: str | None = None, uidvalidity: int | None = None,
-                uid: int | None = None) -> int:
+                uid: int | None = None, original_size: int | None = None) -> int:
         """Store one inbound message, raw, before anything acts on it (see :func:`inbound.receive`)."""
         return receive(self.store, self.config, self.clock.now(), raw, source=source, mailbox=mailbox,
-                       uidvalidity=uidvalidity, uid=uid)
+                       uidvalidity=uidvalidity, uid=uid, original_size=original_size)
 
     def pending(self) -> list[int]:
         """Messages waiting to be processed, oldest first (including any whose
@@ -181,14 +181,16 @@ class Service:
         if attempts > MAX_ATTEMPTS:
             return self._failed(inbound_id, attempts - 1, None, now)
         try:
-            raw = self.store.scalar("SELECT raw FROM inbound WHERE id = ?", (inbound_id,))
-            mail = parse.read(raw, tz=self.config.scheme.timezone)
+            row = self.store.one("SELECT raw, original_size FROM inbound WHERE id = ?", (inbound_id,))
+            mail = parse.read(row["raw"], tz=self.config.scheme.timezone)
             with self.store.transaction():
                 current = self.store.one("SELECT status, attempts FROM inbound WHERE id = ?", (inbound_id,))
                 if current["status"] != "received" or current["attempts"] != attempts:
                     return current["status"]  # another consumer took it over: never act twice
                 m = match(mail, self.store, self.config, now)
-                if m.kind == "unverified":  # a From we cannot trust: kept, acts on nothing, answered by no one
+                if row["original_size"] is not None:  # only its headers were kept
+                    outcome, subject = self._too_large(mail, m, inbound_id, row["original_size"])
+                elif m.kind == "unverified":  # a From we cannot trust: kept, acts on nothing, answered by no one
                     outcome = Outcome("ignored", f"unverified-sender: {m.detail}",
                                       (Record("unverified-sender", {"why": m.detail[:120]}),))
                     subject = Subject(inbound_id=inbound_id, key=f"in:{inbound_id}")
@@ -212,6 +214,22 @@ class Service:
                 self._give_back(inbound_id, attempts)
                 raise problem from exc
             return self._failed(inbound_id, attempts, exc, now)
+
+    def _too_large(self, mail: Mail, m: Match, inbound_id: int, size: int) -> tuple[Outcome, Subject]:
+        """A message over ``[imap] max_message_mb``: quarantined (it is still in the
+        mailbox, flagged), and the sender, if a person we may answer, told."""
+        limit = self.config.imap.max_message_mb
+        reason = f"too large: {size / 1048576:.1f} MB, over [imap] max_message_mb = {limit}; only its headers were kept"
+        sender = None
+        if m.kind not in ("own", "machine", "unverified"):
+            sender = _recipient(m.sender) if m.sender else _stranger(mail)
+        subject = Subject(sender=sender, inbound_id=inbound_id, in_reply_to=mail.message_id,
+                          references=mail.references, key=f"too-large:{inbound_id}")
+        decisions: tuple = (Record("too-large", {"size": size, "limit_mb": limit}),)
+        if sender is not None:
+            decisions += (Send("notes/too-large", "sender", exempt=True,
+                               vars={"size_mb": f"{size / 1048576:.1f}", "limit_mb": limit}),)
+        return Outcome("quarantined", reason, decisions), subject
 
     def _give_back(self, inbound_id: int, attempts: int) -> None:
         """Uncount an attempt that a database error (not the message) cut short."""

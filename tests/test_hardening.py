@@ -539,3 +539,98 @@ def test_9_ordinary_from_headers_still_count(tmp_path, smtp_sink, from_header):
     service = introduced(tmp_path, smtp_sink)
     assert service.process(service.receive(mentor_reply(service, smtp_sink, from_header), source="test")) == "processed"
     assert service.store.pairs()[0]["state"] == "accepted"
+
+
+# --------------------------------------------------------------------------- 6. large mail
+
+
+def big_mail(sender: str, megabytes: float, subject: str = "My CV", n: int = 0) -> bytes:
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "scheme@example.test"
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<big{n}.{megabytes}@example.test>"
+    msg.set_content("Please see the attached file.\n")
+    msg.add_attachment(__import__("os").urandom(int(megabytes * 1024 * 1024 * 3 / 4)), maintype="application",
+                       subtype="octet-stream", filename="cv.bin")
+    return msg.as_bytes()
+
+
+def test_6_a_message_over_max_message_mb_is_kept_as_headers_quarantined_and_the_sender_told(tmp_path, imap_account,
+                                                                                            smtp_sink):
+    from harness import Installation, body, set_keys, write_config
+
+    config = write_config(tmp_path, imap_account, smtp_sink)
+    set_keys(config, "imap", max_message_mb=1)
+    mf = Installation(tmp_path, config, imap_account, smtp_sink)
+    mf.enrol()
+    big_uid = mf.account.append(big_mail(f"Ada <{MENTOR}>", 3))
+    mf.account.append(big_mail(f"Ada <{MENTOR}>", 0.5, subject="small", n=1))
+    mf.cli("run-once")
+    with mf.db() as db:
+        rows = [dict(r) for r in db.execute("SELECT status, reason, size, original_size FROM inbound ORDER BY id")]
+    assert rows[0]["status"] == "quarantined" and "over [imap] max_message_mb = 1" in rows[0]["reason"]
+    assert rows[0]["original_size"] > 3_000_000 and rows[0]["size"] < 20_000, "only the headers were kept"
+    assert rows[1]["status"] != "quarantined" and rows[1]["original_size"] is None
+    notes = [m for m in smtp_sink.wait_for(2) if m.rcpt_tos == [MENTOR]]
+    assert any("was too large" in str(m.message["Subject"]) and "more than the 1 MB" in body(m) for m in notes)
+    assert "\\Flagged" in mf.account.flags(big_uid), "left in the mailbox for a person"
+
+
+def test_6_fetching_in_batches_by_bytes_makes_progress_over_a_link_that_breaks(tmp_path, imap_account, smtp_sink):
+    """A link that resets every connection after 1.5 MB: a FETCH of everything at
+    once never completes; batches of about 1 MB, each stored, get through."""
+    from harness import Installation, write_config
+    from proxy import Proxy
+
+    with Proxy(imap_account.host, imap_account.port) as proxy:
+        config = write_config(tmp_path, imap_account, smtp_sink, imap_port=proxy.port)
+        mf = Installation(tmp_path, config, imap_account, smtp_sink)
+        mf.enrol()
+        mf.account.append_many([big_mail(f"S{i} <s{i}@example.org>", 0.06, subject=f"m{i}", n=i) for i in range(40)])
+        proxy.cut_after = 1_500_000
+        for run in range(8):
+            mf.cli_process("run-once", expect=None)
+            with mf.db() as db:
+                stored = db.execute("SELECT count(*) FROM inbound").fetchone()[0]
+            if stored == 40:
+                break
+        assert stored == 40, f"only {stored} of 40 messages stored after {run + 1} runs"
+        assert run >= 1, "the link did break"
+
+
+MEASURE = """
+import resource, subprocess, sys
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, proc.returncode)
+sys.stderr.write(proc.stderr)
+"""
+
+
+def peak_rss_mb(mf, *args: str) -> tuple[int, int, str]:
+    """Run ``mailflow ARGS`` in a child process: its peak resident memory in MB, its
+    exit status and its stderr."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "mailflow.cli", "--config",
+                           str(mf.config), *args], capture_output=True, text=True, env={**os.environ, **mf.env},
+                          timeout=300)
+    peak, status = proc.stdout.split()
+    return int(peak), int(status), proc.stderr
+
+
+def test_6_peak_memory_stays_under_200_mb_whatever_arrives(mf):
+    """A 9.5 MB message (under the default 10 MB limit) and a 60 MB one (over it)."""
+    mf.account.append(big_mail(f"Ada <{MENTOR}>", 9.5, n=1))
+    mf.account.append(big_mail(f"Ada <{MENTOR}>", 60, n=2))
+    peak, status, err = peak_rss_mb(mf, "run-once")
+    assert status == 0, err
+    with mf.db() as db:
+        rows = [tuple(r) for r in db.execute("SELECT status, original_size IS NULL FROM inbound ORDER BY id")]
+    assert rows[0][1] == 1 and rows[1] == ("quarantined", 0)
+    print(f"peak memory of run-once: {peak} MB")
+    assert peak < 200, f"peak memory {peak} MB"
