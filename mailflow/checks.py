@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
-from .config import Config, load
+from .config import Config, config_warnings, load
 from .errors import MailflowError
 from .outbox import Recipient
 from .render import Renderer
@@ -57,6 +57,8 @@ def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool, str
         yield False, str(exc)
         return
     yield True, f"config {config.path}"
+    for warning in config_warnings(config):
+        yield True, f"warning: {warning}"
 
     workflow = None
     try:

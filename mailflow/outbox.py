@@ -208,12 +208,24 @@ def smtp_connect(cfg: SmtpConfig) -> smtplib.SMTP:
                                        "not logging in without encryption.")
             conn.starttls(context=context)
             conn.ehlo()
-        if cfg.username:
+        if cfg.auth != "password":
+            token = cfg.oauth2_token.value()
+            if cfg.auth == "xoauth2":
+                initial = f"user={cfg.username}\x01auth=Bearer {token}\x01\x01"
+            else:
+                initial = f"n,a={cfg.username},\x01auth=Bearer {token}\x01\x01"
+            # On failure the server sends a JSON error as a challenge; the answer is empty.
+            conn.auth(cfg.auth.upper(), lambda challenge=None: "" if challenge else initial)
+        elif cfg.username:
             conn.login(cfg.username, cfg.password.value())
         return conn
     except smtplib.SMTPAuthenticationError as exc:
-        raise ConnectionFailed(f"{where} refused the login for {cfg.username!r}: {exc.smtp_code} "
-                               f"{exc.smtp_error.decode(errors='replace')}. Check [smtp] username and the password.") from None
+        what = "Check [smtp] username and the password." if cfg.auth == "password" else (
+            "The access token from [smtp] oauth2_token_command / oauth2_token_file may have expired, be for "
+            "another user, or lack the SMTP scope.")
+        raise ConnectionFailed(f"{where} refused the {'login' if cfg.auth == 'password' else cfg.auth.upper() + ' sign-in'}"
+                               f" for {cfg.username!r}: {exc.smtp_code} "
+                               f"{exc.smtp_error.decode(errors='replace')}. {what}") from None
     except (OSError, smtplib.SMTPException) as exc:
         raise ConnectionFailed(f"{where}: cannot connect ({exc}). Check [smtp] host, port and tls.") from None
 

@@ -298,8 +298,11 @@ class Dovecot:
     context manager, or call :meth:`start` and :meth:`stop`.
     """
 
-    def __init__(self, *, tls: bool = False, start_timeout: float = 15):
+    def __init__(self, *, tls: bool = False, start_timeout: float = 15, oauth2_introspection_url: str | None = None):
         self.tls = tls
+        # With a URL: XOAUTH2 and OAUTHBEARER are offered too, each token checked by
+        # Dovecot's oauth2 passdb against this RFC 7662 introspection endpoint.
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.start_timeout = start_timeout
         self.host = HOST
         self.port = 0
@@ -348,8 +351,16 @@ class Dovecot:
             ssl_lines = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
             imaps = IMAPS_LISTENER.format(host=self.host, port=self.imaps_port)
         conf = tmp / "dovecot.conf"
-        conf.write_text(DOVECOT_CONF.format(host=self.host, tmp=tmp, port=self.port,
-                                            ssl=ssl_lines, imaps=imaps, **self._users))
+        text = DOVECOT_CONF.format(host=self.host, tmp=tmp, port=self.port, ssl=ssl_lines, imaps=imaps, **self._users)
+        if self.oauth2_introspection_url:
+            (tmp / "oauth2.conf.ext").write_text(
+                f"introspection_mode = post\nintrospection_url = {self.oauth2_introspection_url}\n"
+                "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+                "force_introspection = yes\n")
+            text = text.replace("auth_mechanisms = plain login", "auth_mechanisms = plain login xoauth2 oauthbearer")
+            text += ("passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                     f"  args = {tmp}/oauth2.conf.ext\n}}\n")
+        conf.write_text(text)
         self.log_path = tmp / "dovecot.log"
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
@@ -441,6 +452,60 @@ class Dovecot:
             part.rename(part.with_name(name))
             self._usernames.add(name)
         return Account(self.host, self.port, name, password, self.imaps_port, self.cafile)
+
+
+# endregion
+# region OAuth2 introspection
+
+
+class Introspection:
+    """An RFC 7662 token introspection endpoint on loopback, for Dovecot's oauth2
+    passdb: a token in ``tokens`` is active for its user; any other is not."""
+
+    def __init__(self):
+        import http.server
+        import json
+        import urllib.parse
+
+        self.tokens: dict[str, str] = {}  # token -> username
+        self.asked: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            # Keep-alive, as Dovecot's HTTP client expects: with HTTP/1.0 the server
+            # closes each connection, and a request Dovecot sends on one just being
+            # closed fails as "Temporary authentication failure".
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                token = (form.get("token") or [""])[0]
+                outer.asked.append(token)
+                user = outer.tokens.get(token)
+                body = json.dumps({"active": True, "username": user} if user else {"active": False}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_ports()[0]
+        self.url = f"http://{HOST}:{self.port}/introspect"
+        self._server = http.server.ThreadingHTTPServer((HOST, self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Introspection:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 # endregion
@@ -571,6 +636,36 @@ class _SinkHandler:
         return "250 Message accepted for delivery"
 
 
+class _OAuthSinkHandler(_SinkHandler):
+    """Also offers AUTH XOAUTH2 and OAUTHBEARER, accepting the tokens in ``tokens``."""
+
+    tokens: dict = None  # token -> username
+
+    async def _oauth(self, server, args, mechanism: str):
+        import base64
+
+        try:
+            if len(args) > 1:
+                text = base64.b64decode(args[1]).decode()
+            else:
+                text = bytes(await server.challenge_auth("")).decode()
+        except Exception:
+            return AuthResult(success=False, handled=False)
+        fields = dict(f.split("=", 1) for f in text.split("\x01") if "=" in f)
+        user = fields.get("user", "")
+        if mechanism == "OAUTHBEARER":
+            user = next((p[2:] for p in text.split("\x01")[0].split(",") if p.startswith("a=")), "")
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        ok = bool(user) and (self.tokens or {}).get(token) == user
+        return AuthResult(success=ok, handled=False, auth_data=LoginPassword(user.encode(), b"") if ok else None)
+
+    async def auth_XOAUTH2(self, server, args):
+        return await self._oauth(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server, args):
+        return await self._oauth(server, args, "OAUTHBEARER")
+
+
 class SmtpSink:
     """A real aiosmtpd SMTP server on loopback that keeps what it receives.
 
@@ -583,7 +678,8 @@ class SmtpSink:
     given code; :meth:`refuse_recipient` refuses one address for the sink's life.
     """
 
-    def __init__(self, *, auth: tuple[str, str] | None = None, tls: str | None = None, smtputf8: bool = False):
+    def __init__(self, *, auth: tuple[str, str] | None = None, tls: str | None = None, smtputf8: bool = False,
+                 oauth2_tokens: dict[str, str] | None = None):
         if tls not in (None, "starttls", "implicit"):
             raise ValueError(f"tls must be None, 'starttls' or 'implicit', not {tls!r}")
         self.host = HOST
@@ -594,6 +690,10 @@ class SmtpSink:
         self.cafile: str | None = None
         self._tmp: Path | None = None
         self._handler = _SinkHandler()
+        if oauth2_tokens is not None:  # AUTH XOAUTH2 / OAUTHBEARER, required, with these token -> user
+            self._handler = _OAuthSinkHandler(auth_required=True)
+            self._handler.tokens = oauth2_tokens
+        self.oauth2_tokens = oauth2_tokens
         self._controller: Controller | None = None
 
     def start(self) -> SmtpSink:
@@ -611,6 +711,8 @@ class SmtpSink:
             # when combined with auth_require_tls=False.
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
             self._handler.auth_required = True
+        if self.oauth2_tokens is not None:
+            kwargs.update(auth_require_tls=False, auth_exclude_mechanism=["PLAIN", "LOGIN"])
         self.port = free_ports()[0]
         # server_hostname: otherwise aiosmtpd calls socket.getfqdn(), which can
         # wait seconds for DNS.

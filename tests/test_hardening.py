@@ -634,3 +634,110 @@ def test_6_peak_memory_stays_under_200_mb_whatever_arrives(mf):
     assert rows[0][1] == 1 and rows[1] == ("quarantined", 0)
     print(f"peak memory of run-once: {peak} MB")
     assert peak < 200, f"peak memory {peak} MB"
+
+
+# --------------------------------------------------------------------------- 11. sign-in
+
+
+@pytest.fixture(scope="module")
+def oauth_dovecot():
+    """A Dovecot whose users can also sign in with OAuth2 tokens, checked by its oauth2
+    passdb against a local RFC 7662 introspection endpoint."""
+    from servers import Dovecot, Introspection
+
+    with Introspection() as introspection, Dovecot(oauth2_introspection_url=introspection.url) as server:
+        server.introspection = introspection
+        yield server
+
+
+@pytest.mark.parametrize("mechanism", ["xoauth2", "oauthbearer"])
+def test_11_oauth2_sign_in_to_imap_and_smtp_with_a_token_command(tmp_path, oauth_dovecot, mechanism):
+    import stat
+
+    from clients import outlook_reply
+    from harness import Installation, set_keys, write_config
+
+    account = oauth_dovecot.add_user()
+    token = f"token-{mechanism}-{account.username}"
+    oauth_dovecot.introspection.tokens[token] = account.username
+    with SmtpSink(oauth2_tokens={token: "relay-user"}) as sink:
+        helper = tmp_path / "get-token"
+        helper.write_text(f"#!/bin/sh\necho {token}\n")
+        helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
+        config = write_config(tmp_path, account, sink)
+        set_keys(config, "imap", auth=mechanism, oauth2_token_command=str(helper), password_env=None)
+        set_keys(config, "smtp", auth=mechanism, oauth2_token_command=f"{helper} --for smtp", username="relay-user")
+        mf = Installation(tmp_path, config, account, sink)
+        mf.enrol()
+        checked = mf.cli_process("check", expect=None)
+        assert "FAIL" not in checked.stdout, checked.stdout + oauth_dovecot.log_text(40)
+        mf.cli("pair", MENTEE, MENTOR)
+        out = mf.cli_process("run-once", expect=None)
+        assert out.returncode == 0, out.stderr + "\n" + oauth_dovecot.log_text(30)
+        [intro] = [m for m in sink.wait_for(2) if m.rcpt_tos == [MENTOR]]
+        assert intro.auth_login == "relay-user"
+        account.append(outlook_reply(intro.raw, "Accept", f"Ada <{MENTOR}>"))
+        mf.cli("run-once")
+        assert [p["state"] for p in mf.status()["pairs"]] == ["accepted"]
+        assert token in oauth_dovecot.introspection.asked
+
+        # An expired (unknown) token: a clear message, not a traceback.
+        helper.write_text("#!/bin/sh\necho expired-token\n")
+        out = mf.cli("run-once", expect=1)
+        assert f"refused the {mechanism.upper()} sign-in" in out and "may have expired" in out
+
+
+def test_11_a_token_file_and_a_failing_token_command(tmp_path, oauth_dovecot):
+    from harness import Installation, set_keys, write_config
+
+    account = oauth_dovecot.add_user()
+    oauth_dovecot.introspection.tokens["file-token"] = account.username
+    (tmp_path / "token").write_text("file-token\n")
+    (tmp_path / "token").chmod(0o600)
+    with SmtpSink() as sink:
+        config = write_config(tmp_path, account, sink)
+        set_keys(config, "imap", auth="xoauth2", oauth2_token_file="token", password_env=None)
+        mf = Installation(tmp_path, config, account, sink)
+        out = mf.cli("check")
+        assert f"IMAP login as {account.username}" in out and "FAIL" not in out
+        set_keys(config, "imap", oauth2_token_file=None, oauth2_token_command="/bin/false")
+        out = mf.cli("check", expect=1)
+        assert "oauth2_token_command exited 1" in out
+
+
+@pytest.mark.parametrize("host, allowed, refused", [
+    ("imap.example.org", False, True), ("imap.example.org", True, False), ("192.0.2.7", False, True),
+    ("127.0.0.1", False, False), ("localhost", False, False), ("::1", False, False),
+])
+def test_11_tls_none_is_refused_for_a_host_that_is_not_this_machine(tmp_path, host, allowed, refused):
+    from mailflow.config import parse
+    from mailflow.errors import ConfigError
+
+    text = (f'[scheme]\nname = "S"\naddress = "s@example.org"\ncoordinators = ["c@example.org"]\n'
+            f'[imap]\nhost = "{host}"\nusername = "u"\ntls = "none"\nallow_plaintext = {str(allowed).lower()}\n'
+            f'[outbox]\ntransport = "maildir"\nmaildir = "out"\n')
+    if refused:
+        with pytest.raises(ConfigError) as caught:
+            parse(text, tmp_path / "mailflow.toml")
+        assert "[imap] tls" in str(caught.value) and "allow_plaintext = true" in str(caught.value)
+    else:
+        assert parse(text, tmp_path / "mailflow.toml").imap.tls == "none"
+
+
+def test_11_a_password_file_readable_by_others_is_warned_about(tmp_path, mf, caplog):
+    import logging
+
+    from harness import set_keys
+
+    secret = tmp_path / "imap-password"
+    secret.write_text(mf.account.password + "\n")
+    secret.chmod(0o644)
+    set_keys(mf.config, "imap", password_env=None, password_file=str(secret))
+    out = mf.cli("check")
+    assert f"warning: [imap] password_file {secret} is readable by other users" in out
+    assert f"chmod 600 {secret}" in out
+    caplog.set_level(logging.WARNING, logger="mailflow")
+    mf.cli("run-once")
+    assert any("readable by other users" in r.getMessage() for r in caplog.records)
+    secret.chmod(0o600)
+    assert "readable by other users" not in mf.cli("check")

@@ -17,6 +17,9 @@
   flagged ``\\Flagged`` and left where they are, for a person to look at. A failure
   to settle never undoes the outcome; it is retried next cycle.
 - Connections are TLS-verified; ``starttls`` is required, never skipped.
+- Sign-in is by password, or by OAuth2 (``XOAUTH2`` or ``OAUTHBEARER``, for
+  Microsoft 365 and Gmail) with a token from ``oauth2_token_command`` or
+  ``oauth2_token_file``, fetched again at each connection.
 """
 
 from __future__ import annotations
@@ -73,8 +76,18 @@ class ImapInbox:
                     raise ConnectionFailed(f"{where} does not offer STARTTLS, and [imap] tls = \"starttls\" "
                                            "requires it; not logging in without encryption.")
                 client.starttls(context)
-            client.login(cfg.username, cfg.password.value())
+            if cfg.auth == "xoauth2":
+                client.oauth2_login(cfg.username, cfg.oauth2_token.value())
+            elif cfg.auth == "oauthbearer":
+                client.oauthbearer_login(cfg.username, cfg.oauth2_token.value())
+            else:
+                client.login(cfg.username, cfg.password.value())
         except LoginError as exc:
+            if cfg.auth != "password":
+                raise ConnectionFailed(
+                    f"{where} refused the {cfg.auth.upper()} sign-in for {cfg.username!r} ({exc}). The access token "
+                    "from [imap] oauth2_token_command / oauth2_token_file may have expired, be for another user, "
+                    "or lack the IMAP scope.") from None
             raise ConnectionFailed(f"{where} refused the login for {cfg.username!r} ({exc}). "
                                    "Check [imap] username and the password.") from None
         except (IMAPClientError, OSError) as exc:
