@@ -358,6 +358,19 @@ def _claim_one(store: Store, now: dt.datetime, after: int, lease: dt.timedelta) 
     return row
 
 
+def recover(store: Store, now: dt.datetime) -> int:
+    """Release every row left ``sending``: called by a consumer that has just taken the
+    database's lock (:mod:`mailflow.lock`), when no other process can be sending, so
+    those rows belong to a process that died mid-send. They are sent again at once,
+    with the same Message-ID (at least once), instead of after their lease."""
+    with store.transaction():
+        cur = store.conn.execute("UPDATE outbox SET status = 'retrying', next_attempt_at = ?, lease_until = NULL "
+                                 "WHERE status = 'sending'", (iso(now),))
+    if cur.rowcount:
+        log.warning("%d email(s) were being sent when a previous run stopped; sending them again", cur.rowcount)
+    return cur.rowcount
+
+
 def _lease(config: Config) -> dt.timedelta:
     # One send is a connect, a login and a few commands, each bounded by the timeout.
     return max(LEASE, dt.timedelta(seconds=8 * config.smtp.timeout_seconds))

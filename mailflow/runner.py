@@ -32,6 +32,7 @@ from .config import Config
 from .errors import ConnectionFailed
 from .inbound.imap import ImapInbox
 from .lock import ConsumerLock
+from .outbox import recover
 from .service import CycleReport, Service
 from .store import StoreError
 
@@ -55,6 +56,7 @@ def run_once(service: Service, inbox: ImapInbox | None, *, locked: bool = False)
     if not locked:
         with ConsumerLock(service.config.database_path) as lock:
             lock.acquire(service.config.lock_wait_seconds)
+            recover(service.store, service.clock.now())
             return run_once(service, inbox, locked=True)
     report = CycleReport()
     if inbox is not None:
@@ -119,6 +121,7 @@ class Server:
     def _run(self) -> None:
         config = self.config
         service = Service(config, clock=self.clock)
+        recover(service.store, service.clock.now())
         inbox = ImapInbox(config.imap, service) if config.imap.enabled else None
         listener = None
         if config.listener.enabled:

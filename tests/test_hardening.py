@@ -741,3 +741,21 @@ def test_11_a_password_file_readable_by_others_is_warned_about(tmp_path, mf, cap
     assert any("readable by other users" in r.getMessage() for r in caplog.records)
     secret.chmod(0o600)
     assert "readable by other users" not in mf.cli("check")
+
+
+def test_4_rows_left_sending_by_a_dead_process_are_sent_again_by_the_next_consumer(mf):
+    """The consumer lock means no one else is sending: rows left 'sending' by a process
+    that died mid-send go out again at once, with the same Message-ID, not after the lease."""
+    from mailflow.clock import SystemClock
+    from mailflow.config import load
+    from mailflow.outbox import claim
+    from mailflow.service import Service
+
+    mf.cli("pair", MENTEE, MENTOR)
+    service = Service(load(mf.config), clock=SystemClock())
+    claimed = claim(service.store, service.clock.now())  # ... and then the process is killed
+    service.close()
+    assert len(claimed) == 2
+    mf.cli("run-once")
+    ids = sorted(m.message["Message-ID"].strip("<>") for m in mf.sink.wait_for(2))
+    assert ids == sorted(r["message_id"] for r in claimed)
