@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 from servers import free_ports
 
@@ -24,7 +23,7 @@ class Proxy:
         self._server = socket.create_server((self.host, self.port))
         self._stopping = False
         self.cut_after: int | None = None  # reset each connection after this many bytes from the server
-        self.stalled = threading.Event()  # while set, nothing from the server is passed on
+        self._stalled: set[int] = set()  # ids of connections whose server side is silenced
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
     def __enter__(self) -> Proxy:
@@ -61,8 +60,8 @@ class Proxy:
                 data = src.recv(65536)
                 if not data:
                     break
-                while from_server and self.stalled.is_set() and not self._stopping:
-                    time.sleep(0.05)
+                if from_server and id(src) in self._stalled:
+                    continue  # swallowed: the client hears nothing, and no FIN either
                 if from_server and self.cut_after is not None and passed + len(data) > self.cut_after:
                     dst.sendall(data[:max(self.cut_after - passed, 0)])
                     for s in (src, dst):
@@ -84,12 +83,13 @@ class Proxy:
                 except OSError:
                     pass
 
-    def stall(self) -> None:
-        """Stop passing on anything the server sends (the connection stays open)."""
-        self.stalled.set()
-
-    def unstall(self) -> None:
-        self.stalled.clear()
+    def stall(self) -> int:
+        """Silence the server side of every open connection: what it sends is dropped,
+        and the connection stays open (an IDLE that died without a FIN). New
+        connections are not affected. Returns how many were stalled."""
+        with self._lock:
+            self._stalled.update(id(upstream) for _client, upstream in self._pairs)
+            return len(self._pairs)
 
     def drop(self) -> int:
         """Reset every open connection (as a NAT timeout or a server restart would)."""
