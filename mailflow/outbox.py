@@ -299,6 +299,10 @@ class MaildirTransport:
         self.box = mailbox.Maildir(str(path), create=True)
 
     def send(self, from_addr: str, to_addr: str, raw: bytes) -> None:
+        try:
+            envelope_address(to_addr)
+        except AddressError as exc:
+            raise PermanentFailure(str(exc)) from None
         self.box.add(b"X-Envelope-To: " + to_addr.encode() + b"\r\n" + raw)
 
     def close(self) -> None:

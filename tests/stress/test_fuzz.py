@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from harness import MENTEE, MENTOR, make_service
 
-from conftest import report
+from figures import report
 
 WORDS = ["Accept", "accept", "DECLINE", "yes", "no", "happy to", "can't", "AGREE", "Location: the cafe",
          "Frequency: monthly", "Review date: next Tuesday", "Objectives:\n1. learn\n2. grow", "> quoted",

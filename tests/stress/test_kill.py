@@ -27,7 +27,7 @@ from mailflow.config import load
 from mailflow.service import Service
 from servers import SmtpSink
 
-from conftest import report
+from figures import report
 
 
 def people(n: int) -> str:
