@@ -384,6 +384,8 @@ class Service:
                                         (row["participant_id"],))
             if d.to_addr in self.config.scheme.coordinators or row["template"] == "notes/delivery-failed":
                 return
+            if row["participant_id"] is None:
+                return  # a note to an address not enrolled (a stranger, a forged From): nothing to fix
             pair = self.store.pair(row["pair_id"]) if row["pair_id"] else None
             self.applier.apply(
                 (Send("notes/delivery-failed", "coordinators",
