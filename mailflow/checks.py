@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
-from .config import Config, load
+from .config import Config, config_warnings, load
 from .errors import MailflowError
 from .outbox import Recipient
 from .render import Renderer
@@ -22,7 +22,7 @@ NOTE_TEMPLATES = (
     "notes/no-action", "notes/clarify", "notes/already", "notes/form-incomplete", "notes/form-empty",
     "notes/coordinator-help", "notes/bad-arguments", "notes/not-yours", "notes/no-pair", "notes/which-pair",
     "notes/unknown-sender", "notes/no-token", "notes/wrong-sender", "notes/expired", "notes/quarantined",
-    "notes/delivery-failed", "notes/bounced",
+    "notes/delivery-failed", "notes/bounced", "notes/too-large",
     # Sent by actions (mailflow/workflow/actions.py) when a command does not apply after all.
     "agreement/unchanged", "agreement/nothing-to-confirm", "agreement/stale", "agreement/already-in-force",
     "meetings/which-date", "meetings/already-known", "meetings/agenda-empty", "review/which-date",
@@ -75,7 +75,7 @@ def sample_context(config: Config, workflow: Workflow | None) -> dict:
         "invalid": [{"name": "review_date", "label": "Review date", "raw": "yesterday", "reason": "in the past"}],
         "unknown_labels": ["Colour"], "warnings": ["read “Frequncy” as “Frequency”"],
         "failed_to": "x@example.org", "failed_template": "introduction/to-mentor", "detail": "550 no such user",
-        "inbound_id": 7, "error": "ValueError", "role": "mentee",
+        "inbound_id": 7, "error": "ValueError", "role": "mentee", "size_mb": "31.2", "limit_mb": 25,
         # What actions add (mailflow/workflow/actions.py).
         "problems": ["a date was expected"], "usage": "MET [<date>] [<minutes>]", "problem": "that time has passed",
         "choices": [{"number": 1, "partner": "Sam Lee", "role": "mentee", "pair": 1},
@@ -100,6 +100,8 @@ def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool, str
         yield False, str(exc)
         return
     yield True, f"config {config.path}"
+    for warning in config_warnings(config):
+        yield True, f"warning: {warning}"
 
     workflow = None
     try:

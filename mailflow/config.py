@@ -27,6 +27,7 @@ DEFAULT_PATH = "mailflow.toml"
 ENV_VAR = "MAILFLOW_CONFIG"
 
 _ADDR = re.compile(r"^[^@\s+]+@[^@\s]+\.[^@\s]+$")
+_BREAKS_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 # ----------------------------------------------------------------------- the values
@@ -52,6 +53,7 @@ class Secret:
                 )
             return value
         if self.file is not None:
+            warn_if_readable_by_others(self.file, f"[{self.section}] password_file")
             try:
                 return self.file.read_text(encoding="utf-8").strip("\r\n")
             except OSError as exc:
@@ -63,6 +65,71 @@ class Secret:
 
     def __repr__(self) -> str:  # never show a password, only where it comes from
         return f"Secret(env={self.env!r}, file={str(self.file) if self.file else None!r})"
+
+
+@dataclass(frozen=True)
+class OAuth2Token:
+    """Where an OAuth2 access token comes from, for XOAUTH2 / OAUTHBEARER sign-in: a
+    command that prints it (run at each login, so it can refresh it) or a file that
+    another program keeps fresh. Read when used, never stored."""
+
+    section: str
+    command: str = ""
+    file: Path | None = None
+    config_path: Path | None = None
+
+    def value(self) -> str:
+        where = f"{self.config_path or 'config'}: [{self.section}]"
+        if self.command:
+            import shlex
+            import subprocess
+
+            try:
+                proc = subprocess.run(shlex.split(self.command), capture_output=True, text=True, timeout=60)
+            except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+                raise ConfigError(f"{where} oauth2_token_command could not be run ({exc}). "
+                                  "Give a command that prints an access token.") from None
+            if proc.returncode != 0:
+                err = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+                raise ConfigError(f"{where} oauth2_token_command exited {proc.returncode}: {err}. "
+                                  "Run it by hand to see why (an expired refresh token?).")
+            token = proc.stdout.strip()
+        elif self.file is not None:
+            try:
+                token = self.file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{where} oauth2_token_file = {str(self.file)!r} cannot be read "
+                                  f"({exc.strerror}).") from None
+            warn_if_readable_by_others(self.file, f"[{self.section}] oauth2_token_file")
+        else:
+            return ""
+        if not token or any(c.isspace() for c in token):
+            raise ConfigError(f"{where}: the OAuth2 token is empty or not one word; "
+                              "the command or file must give only the access token.")
+        return token
+
+    def __repr__(self) -> str:
+        return f"OAuth2Token(command={self.command!r}, file={str(self.file) if self.file else None!r})"
+
+
+_warned: set[str] = set()
+
+
+def readable_by_others(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & 0o044)
+    except OSError:
+        return False
+
+
+def warn_if_readable_by_others(path: Path, what: str) -> None:
+    """Log once that a secret's file is readable by other users of the machine."""
+    if readable_by_others(path) and str(path) not in _warned:
+        _warned.add(str(path))
+        import logging
+
+        logging.getLogger("mailflow").warning(
+            "%s %s is readable by other users of this machine; make it private: chmod 600 %s", what, path, path)
 
 
 @dataclass(frozen=True)
@@ -103,6 +170,11 @@ class ImapConfig:
     idle: bool
     poll_seconds: int
     timeout_seconds: int
+    trusted_authserv_id: str = ""
+    max_message_mb: int = 10
+    auth: str = "password"
+    oauth2_token: OAuth2Token | None = None
+    allow_plaintext: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -118,6 +190,9 @@ class SmtpConfig:
     tls: str
     ca_file: Path | None
     timeout_seconds: int
+    auth: str = "password"
+    oauth2_token: OAuth2Token | None = None
+    allow_plaintext: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +203,8 @@ class OutboxConfig:
     retry_max_seconds: int
     give_up_after_hours: int
     daily_cap_per_recipient: int
+    daily_hard_cap_per_recipient: int = 30
+    stranger_notes_per_day: int = 10
 
 
 @dataclass(frozen=True)
@@ -149,12 +226,14 @@ class Config:
     listener: ListenerConfig
     token_valid_days: int
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    lock_wait_seconds: int = 10
 
 
 # ----------------------------------------------------------------------- the schema
 
 # section -> key -> (type, default, check or None). A default of ... means required.
 _TLS = ("ssl", "starttls", "none")
+_AUTH = ("password", "xoauth2", "oauthbearer")
 SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
     "scheme": {
         "name": (str, ..., "nonempty"),
@@ -167,7 +246,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "support": (str, "", None),
         "languages": (list, ["en"], "languages"),
     },
-    "database": {"path": (str, "mailflow.db", "path")},
+    "database": {"path": (str, "mailflow.db", "path"), "lock_wait_seconds": (int, 10, "nonnegative")},
     "imap": {
         "host": (str, "", None),
         "port": (int, 993, "port"),
@@ -181,6 +260,12 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "idle": (bool, True, None),
         "poll_seconds": (int, 60, "positive"),
         "timeout_seconds": (int, 60, "positive"),
+        "trusted_authserv_id": (str, "", None),
+        "max_message_mb": (int, 10, "positive"),
+        "auth": (str, "password", _AUTH),
+        "oauth2_token_command": (str, "", None),
+        "oauth2_token_file": (str, "", "path"),
+        "allow_plaintext": (bool, False, None),
     },
     "smtp": {
         "host": (str, "", None),
@@ -191,6 +276,10 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "tls": (str, "ssl", _TLS),
         "ca_file": (str, "", "path"),
         "timeout_seconds": (int, 60, "positive"),
+        "auth": (str, "password", _AUTH),
+        "oauth2_token_command": (str, "", None),
+        "oauth2_token_file": (str, "", "path"),
+        "allow_plaintext": (bool, False, None),
     },
     "outbox": {
         "transport": (str, "smtp", ("smtp", "maildir")),
@@ -199,6 +288,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "retry_max_seconds": (int, 3600, "positive"),
         "give_up_after_hours": (int, 48, "positive"),
         "daily_cap_per_recipient": (int, 20, "positive"),
+        "daily_hard_cap_per_recipient": (int, 30, "positive"),
+        "stranger_notes_per_day": (int, 10, "nonnegative"),
     },
     "listener": {
         "enabled": (bool, False, None),
@@ -276,6 +367,8 @@ class _Reader:
                 )
         elif check == "nonempty" and not value.strip():
             raise self.fail(where, "must not be empty.")
+        elif check == "nonempty" and _BREAKS_LINE.search(value):
+            raise self.fail(where, "holds a line break or control character; write it on one line.")
         elif check == "address" and not _ADDR.match(value):
             raise self.fail(
                 where,
@@ -307,6 +400,8 @@ class _Reader:
                     )
         elif check == "port" and not 0 < value < 65536:
             raise self.fail(where, f"{value} is not a port number (1-65535).")
+        elif check == "nonnegative" and value < 0:
+            raise self.fail(where, f"must be 0 or more, not {value}.")
         elif check == "positive" and value <= 0:
             raise self.fail(where, f"must be a positive number, not {value}.")
 
@@ -321,12 +416,34 @@ class _Reader:
         """The section as its dataclass: paths resolved, password_env/file as one Secret."""
         values: dict[str, Any] = {}
         for key, (_typ, _default, check) in SCHEMA[section].items():
-            if key in ("password_env", "password_file"):
+            if key in ("password_env", "password_file", "oauth2_token_command", "oauth2_token_file"):
                 continue
             values[key] = self.path_value(section, key) if check == "path" else self.get(section, key)
         if "password_env" in SCHEMA[section]:
             values["password"] = self.secret(section)
+        if "oauth2_token_command" in SCHEMA[section]:
+            values["oauth2_token"] = self.oauth2(section, values.get("auth", "password"))
         return cls(**values)
+
+    def oauth2(self, section: str, auth: str) -> OAuth2Token | None:
+        command = self.get(section, "oauth2_token_command")
+        file = self.path_value(section, "oauth2_token_file")
+        if auth == "password":
+            if command or file:
+                raise self.fail(f"[{section}] auth", 'is "password", but an oauth2_token_command or '
+                                'oauth2_token_file is set: set auth = "xoauth2" (or "oauthbearer") to use it.')
+            return None
+        if bool(command) == bool(file):
+            raise self.fail(f"[{section}] auth", f"is {auth!r}: set oauth2_token_command (a command that prints "
+                            "an access token) or oauth2_token_file (a file holding one), exactly one of the two.")
+        return OAuth2Token(section=section, command=command, file=file, config_path=self.path)
+
+    def plaintext(self, section: str, host: str, tls: str, allowed: bool) -> None:
+        """Refuse tls = "none" to a host that is not this machine, unless allowed."""
+        if tls == "none" and host and not _loopback(host) and not allowed:
+            raise self.fail(f"[{section}] tls", f'is "none", which would send the password (and every email) '
+                            f"unencrypted to {host}. Use \"ssl\" or \"starttls\", or, if the network between "
+                            "them is trusted, set allow_plaintext = true.")
 
     def secret(self, section: str) -> Secret:
         env = self.get(section, "password_env")
@@ -334,6 +451,29 @@ class _Reader:
         if env and file:
             raise self.fail(f"[{section}]", "set password_env or password_file, not both.")
         return Secret(section=section, env=env, file=file, config_path=self.path)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def config_warnings(config: Config) -> list[str]:
+    """Things that work but should be fixed, for `mailflow check` to show."""
+    out = []
+    for section in (config.imap, config.smtp):
+        name = "imap" if section is config.imap else "smtp"
+        for what, path in (("password_file", section.password.file),
+                           ("oauth2_token_file", section.oauth2_token.file if section.oauth2_token else None)):
+            if path is not None and readable_by_others(path):
+                out.append(f"[{name}] {what} {path} is readable by other users of this machine: chmod 600 {path}")
+    return out
 
 
 def _typename(typ) -> str:
@@ -382,6 +522,11 @@ def parse(text: str, path: Path) -> Config:
     listener = r.build("listener", ListenerConfig)
     if imap.enabled and not imap.username:
         raise r.fail("[imap] username", "is required when [imap] host is set.")
+    r.plaintext("imap", imap.host, imap.tls, imap.allow_plaintext)
+    if outbox.transport == "smtp":
+        r.plaintext("smtp", smtp.host, smtp.tls, smtp.allow_plaintext)
+    if smtp.auth != "password" and not smtp.username:
+        raise r.fail("[smtp] username", f"is required with auth = {smtp.auth!r}.")
     if outbox.transport == "smtp" and not smtp.host:
         raise r.fail("[smtp] host", 'is required when [outbox] transport = "smtp".')
     if outbox.transport == "maildir" and outbox.maildir is None:
@@ -398,4 +543,5 @@ def parse(text: str, path: Path) -> Config:
         listener=listener,
         token_valid_days=r.get("tokens", "valid_days"),
         raw=data,
+        lock_wait_seconds=r.get("database", "lock_wait_seconds"),
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CsvError
+from .headers import AddressError, breakers, envelope_address, has_encoded_word
 
 ROLES = ("mentor", "mentee", "coordinator")
 REQUIRED = ("role", "name", "email")
@@ -33,6 +34,14 @@ class Person:
     name: str
     email: str
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def _sendable(email: str) -> bool:
+    try:
+        envelope_address(email)
+    except AddressError:
+        return False
+    return True
 
 
 def read_csv(path: Path) -> list[Person]:
@@ -90,10 +99,16 @@ def parse_csv(text: str, name: str = "CSV") -> list[Person]:
             problems.append(f"{name}:{line}: role {values['role']!r} is not one of {', '.join(ROLES)}.")
         if not person_name:
             problems.append(f"{name}:{line}: the name is empty.")
-        elif any(ch in person_name for ch in "\r\n\0") or len(person_name) > 200:
-            problems.append(f"{name}:{line}: the name has line breaks or is over 200 characters.")
-        if not _ADDR.match(email):
-            problems.append(f"{name}:{line}: {values['email']!r} is not an email address.")
+        elif breakers(person_name):
+            problems.append(f"{name}:{line}: the name holds line-break or control characters "
+                            f"({', '.join(breakers(person_name))}); retype it as plain text.")
+        elif has_encoded_word(person_name):
+            problems.append(f"{name}:{line}: the name is an encoded word (=?...?=), not plain text; "
+                            "write the name as it should read.")
+        elif len(person_name) > 200:
+            problems.append(f"{name}:{line}: the name is over 200 characters.")
+        if not _ADDR.match(email) or not _sendable(email):
+            problems.append(f"{name}:{line}: {values['email']!r} is not an email address mail can be sent to.")
         elif email in seen:
             problems.append(f"{name}:{line}: {email} is already on line {seen[email]}.")
         else:

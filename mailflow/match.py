@@ -21,6 +21,11 @@ classified here, kept, and answered (or not) by :mod:`mailflow.service`:
 ``expired``        token too old: no state change, a note asks for the latest email
 ``no-token``       from a known participant, but no token: a note explains
 ``unknown``        from an address we do not know: one note a day, at most
+``unverified``     the From header is ambiguous (several mailboxes, parsers
+                   disagree, another address in the display name), or the
+                   mailbox's server (``[imap] trusted_authserv_id``) found the
+                   reply failing DMARC or aligned DKIM: kept, changes nothing,
+                   answered by no one
 =================  ==========================================================
 """
 
@@ -36,7 +41,8 @@ from .config import Config
 from .parse.result import Mail
 from .store import Store
 
-Kind = Literal["own", "machine", "coordinator", "ok", "wrong-sender", "expired", "no-token", "unknown"]
+Kind = Literal["own", "machine", "coordinator", "ok", "wrong-sender", "expired", "no-token", "unknown",
+               "unverified"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class Match:
     participant: dict[str, Any] | None = None  # who the token (or the From address) belongs to
     sender: dict[str, Any] | None = None  # the participant row of the From address, if any
     via: str = ""  # how the token was found: plus-address | in-reply-to
+    detail: str = ""  # for "unverified": why the sender cannot be trusted
 
 
 def plus_tokens(mail: Mail, config: Config) -> list[str]:
@@ -81,9 +88,41 @@ def find_token(mail: Mail, store: Store, config: Config) -> tuple[dict | None, s
     return None, ""
 
 
+def auth_failure(mail: Mail, trusted: str) -> str:
+    """Why the trusted server's Authentication-Results say the From is forged, or "".
+
+    Only the topmost header written by ``trusted`` counts (the receiving server adds
+    its own on top; lower ones, even with the same name, may be the sender's). A
+    DMARC fail counts; without a DMARC result, a DKIM fail for the From domain (or
+    a parent or child of it) counts unless another such signature passed.
+    """
+    trusted = trusted.strip().lower()
+    if not trusted:
+        return ""
+    header = next((h for h in mail.sender.auth if h.authserv_id == trusted), None)
+    if header is None:
+        return ""
+    dmarc = [r.result for r in header.results if r.method == "dmarc"]
+    if "fail" in dmarc:
+        return f"{trusted} reports dmarc=fail"
+    if dmarc:
+        return ""
+    domain = mail.from_addr.rpartition("@")[2]
+
+    def aligned(d: str) -> bool:
+        return bool(d) and (d == domain or domain.endswith("." + d) or d.endswith("." + domain))
+
+    dkim = [r for r in header.results if r.method == "dkim" and aligned(r.prop("header.d"))]
+    if any(r.result == "fail" for r in dkim) and not any(r.result == "pass" for r in dkim):
+        return f"{trusted} reports dkim=fail for {domain}"
+    return ""
+
+
 def match(mail: Mail, store: Store, config: Config, now: dt.datetime) -> Match:
     if is_own(mail, config):
         return Match("own")
+    if mail.sender.problem:
+        return Match("unverified", detail=mail.sender.problem)
     sender = store.participant_by_email(mail.from_addr) if mail.from_addr else None
     if mail.machine is not None:
         return Match("machine", sender=sender, participant=sender)
@@ -97,4 +136,7 @@ def match(mail: Mail, store: Store, config: Config, now: dt.datetime) -> Match:
         return Match("wrong-sender", token=token, participant=owner, sender=sender, via=via)
     if token["expires_at"] < iso(now):
         return Match("expired", token=token, participant=owner, sender=sender, via=via)
+    forged = auth_failure(mail, config.imap.trusted_authserv_id)
+    if forged:
+        return Match("unverified", token=token, participant=owner, via=via, detail=forged)
     return Match("ok", token=token, participant=owner, sender=sender, via=via)

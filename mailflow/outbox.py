@@ -5,19 +5,24 @@ the row, inside the caller's transaction (the one that changed the state). It is
 idempotent: each row has a business key, and queueing the same key twice does nothing.
 
 :func:`deliver` sends what is due, outside any transaction. Each row is claimed
-with a lease first (status ``sending``), so two processes never send it twice, and a
-crash mid-send leaves a row that is sent again, with the same Message-ID, once the
-lease runs out: at least once, never lost.
+with a lease of its own just before it is sent (status ``sending``), so two
+processes never send it twice, however slow the relay, and a crash mid-send leaves
+a row that is sent again, with the same Message-ID, once the lease runs out: at
+least once, never lost.
 
-SMTP results: 2xx -> ``sent``; 4xx, 552 and connection errors -> ``retrying`` with a
-growing delay, until ``give_up_after_hours``; other 5xx -> ``failed``. Failures are
-returned to the caller, which tells the coordinators.
+SMTP results: 2xx -> ``sent``; 4xx and 552 -> ``retrying`` with a growing delay,
+until ``give_up_after_hours``; other 5xx -> ``failed``. A relay that cannot be
+reached (or a connection that drops or times out) stops sending for the cycle and
+pauses the relay for a growing time (one log line). Any other error with one row
+fails that row, never the cycle. Failures are returned to the caller, which tells
+the coordinators.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import mailbox
 import smtplib
 import ssl
@@ -28,10 +33,12 @@ from typing import Protocol
 from .clock import Clock, TokenSource, iso, parse_iso
 from .config import Config, OutboxConfig, SmtpConfig
 from .errors import ConnectionFailed
+from .headers import AddressError, envelope_address
 from .render import Renderer, build_message, mailto, scheme_list_id
 from .store import Store
 
 LEASE = dt.timedelta(minutes=10)
+log = logging.getLogger("mailflow.outbox")
 
 
 @dataclass(frozen=True)
@@ -99,21 +106,31 @@ def enqueue(
 ) -> int | None:
     """Render and queue one email. Returns the outbox id, or None if not queued.
 
-    Not queued when the key was queued before (idempotent), or when the recipient
-    has had ``daily_cap_per_recipient`` automatic emails in the last 24 hours and
-    this one is not exempt (an event records it).
+    Not queued (an event records why) when the key was queued before (idempotent);
+    when the recipient has had ``daily_cap_per_recipient`` automatic emails in the
+    last 24 hours and this one is not exempt; when the recipient has had
+    ``daily_hard_cap_per_recipient`` emails of any kind (exempt ones too: a robot
+    must not loop on confirmations); or, for an address that is not enrolled, when
+    ``stranger_notes_per_day`` notes went to such addresses in the last 24 hours.
     """
     if store.scalar("SELECT 1 FROM outbox WHERE key = ?", (key,)):
         return None
-    if not exempt:
-        sent_today = store.scalar(
-            "SELECT count(*) FROM outbox WHERE to_addr = ? AND created_at > ? AND exempt = 0",
-            (recipient.email, iso(now - dt.timedelta(days=1))),
-        )
-        if sent_today >= config.outbox.daily_cap_per_recipient:
-            store.log("outbox-capped", now, pair_id=pair_id, participant_id=recipient.participant_id,
-                      inbound_id=inbound_id, template=template, to=recipient.email)
-            return None
+    day_ago = iso(now - dt.timedelta(days=1))
+    stranger = recipient.participant_id is None and recipient.email not in config.scheme.coordinators
+    capped = ""
+    counts = store.one("SELECT count(*) AS every, coalesce(sum(exempt = 0), 0) AS automatic FROM outbox "
+                       "WHERE to_addr = ? AND created_at > ?", (recipient.email, day_ago))
+    if not exempt and counts["automatic"] >= config.outbox.daily_cap_per_recipient:
+        capped = "daily_cap_per_recipient"
+    elif counts["every"] >= config.outbox.daily_hard_cap_per_recipient:
+        capped = "daily_hard_cap_per_recipient"
+    elif stranger and store.scalar("SELECT count(*) FROM outbox WHERE stranger = 1 AND created_at > ?",
+                                   (day_ago,)) >= config.outbox.stranger_notes_per_day:
+        capped = "stranger_notes_per_day"
+    if capped:
+        store.log("outbox-capped", now, pair_id=pair_id, participant_id=recipient.participant_id,
+                  inbound_id=inbound_id, template=template, to=recipient.email, cap=capped)
+        return None
     token = tokens.token()
     message_id = f"{tokens.token()}.mailflow@{config.scheme.domain}"
     ctx = {
@@ -127,22 +144,29 @@ def enqueue(
     # token, so that the workflow can act on it like any other reply.
     stop = (mailto(ctx["reply_address"], "STOP", "STOP")
             if recipient.role in ("mentor", "mentee") and recipient.participant_id is not None else "")
-    msg = build_message(
-        rendered,
-        from_name=config.scheme.name,
-        from_addr=config.scheme.address,
-        to_name=recipient.name,
-        to_addr=recipient.email,
-        reply_to=config.scheme.reply_address(token),
-        message_id=message_id,
-        date=now,
-        in_reply_to=in_reply_to,
-        references=references,
-        template=template,
-        calendar=calendar,
-        list_id=scheme_list_id(config.scheme.name, config.scheme.address),
-        unsubscribe=stop,
-    )
+    try:
+        msg = build_message(
+            rendered,
+            from_name=config.scheme.name,
+            from_addr=config.scheme.address,
+            to_name=recipient.name,
+            to_addr=recipient.email,
+            reply_to=config.scheme.reply_address(token),
+            message_id=message_id,
+            date=now,
+            in_reply_to=in_reply_to,
+            references=references,
+            template=template,
+            calendar=calendar,
+            list_id=scheme_list_id(config.scheme.name, config.scheme.address),
+            unsubscribe=stop,
+        )
+    except AddressError as exc:
+        # An address no email can be written to (a stranger's broken From): this
+        # one email is not queued; whatever else the message caused still is.
+        store.log("outbox-unaddressable", now, pair_id=pair_id, participant_id=recipient.participant_id,
+                  inbound_id=inbound_id, template=template, detail=str(exc)[:200])
+        return None
     outbox_id = store.insert(
         "outbox",
         {
@@ -158,6 +182,7 @@ def enqueue(
             "status": "pending",
             "next_attempt_at": iso(now),
             "exempt": int(exempt),
+            "stranger": int(stranger),
             "created_at": iso(now),
         },
     )
@@ -183,6 +208,11 @@ def enqueue(
 
 class TemporaryFailure(Exception):
     """Try again later (4xx, 552, the server could not be reached)."""
+
+
+class RelayDown(TemporaryFailure):
+    """The relay could not be reached, or the connection failed or timed out: no
+    other email will get through this cycle either."""
 
 
 class PermanentFailure(Exception):
@@ -212,12 +242,24 @@ def smtp_connect(cfg: SmtpConfig) -> smtplib.SMTP:
                                        "not logging in without encryption.")
             conn.starttls(context=context)
             conn.ehlo()
-        if cfg.username:
+        if cfg.auth != "password":
+            token = cfg.oauth2_token.value()
+            if cfg.auth == "xoauth2":
+                initial = f"user={cfg.username}\x01auth=Bearer {token}\x01\x01"
+            else:
+                initial = f"n,a={cfg.username},\x01auth=Bearer {token}\x01\x01"
+            # On failure the server sends a JSON error as a challenge; the answer is empty.
+            conn.auth(cfg.auth.upper(), lambda challenge=None: "" if challenge else initial)
+        elif cfg.username:
             conn.login(cfg.username, cfg.password.value())
         return conn
     except smtplib.SMTPAuthenticationError as exc:
-        raise ConnectionFailed(f"{where} refused the login for {cfg.username!r}: {exc.smtp_code} "
-                               f"{exc.smtp_error.decode(errors='replace')}. Check [smtp] username and the password.") from None
+        what = "Check [smtp] username and the password." if cfg.auth == "password" else (
+            "The access token from [smtp] oauth2_token_command / oauth2_token_file may have expired, be for "
+            "another user, or lack the SMTP scope.")
+        raise ConnectionFailed(f"{where} refused the {'login' if cfg.auth == 'password' else cfg.auth.upper() + ' sign-in'}"
+                               f" for {cfg.username!r}: {exc.smtp_code} "
+                               f"{exc.smtp_error.decode(errors='replace')}. {what}") from None
     except (OSError, smtplib.SMTPException) as exc:
         raise ConnectionFailed(f"{where}: cannot connect ({exc}). Check [smtp] host, port and tls.") from None
 
@@ -231,24 +273,41 @@ class SmtpTransport:
 
     def send(self, from_addr: str, to_addr: str, raw: bytes) -> None:
         try:
+            sender, sender_utf8 = envelope_address(from_addr)
+            rcpt, rcpt_utf8 = envelope_address(to_addr)
+        except AddressError as exc:
+            raise PermanentFailure(f"cannot send to this address: {exc}") from None
+        utf8 = sender_utf8 or rcpt_utf8
+        try:
             if self.conn is None:
                 self.conn = smtp_connect(self.cfg)
-            refused = self.conn.sendmail(from_addr, [to_addr], raw)
+            options: list[str] = []
+            if utf8:
+                if not self.conn.has_extn("smtputf8"):
+                    raise PermanentFailure(
+                        f"{to_addr} has non-ASCII characters before the @, and the relay "
+                        f"{self.cfg.host}:{self.cfg.port} does not offer SMTPUTF8, which sending to it needs. "
+                        "Ask the participant for another address, or use a relay that offers SMTPUTF8.")
+                options = ["SMTPUTF8", "BODY=8BITMIME"]
+            refused = self.conn.sendmail(sender, [rcpt], raw, mail_options=options)
         except ConnectionFailed as exc:
             self.conn = None
-            raise TemporaryFailure(str(exc)) from None
+            raise RelayDown(str(exc)) from None
         except smtplib.SMTPRecipientsRefused as exc:
-            code, text = exc.recipients.get(to_addr, (550, b"refused"))
+            code, text = exc.recipients.get(rcpt, (550, b"refused"))
             self._raise(code, text)
         except smtplib.SMTPResponseException as exc:
             self.close()
             self._raise(exc.smtp_code, exc.smtp_error)
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:  # a timeout, a dropped connection
+            self.close()
+            raise RelayDown(f"SMTP {self.cfg.host}:{self.cfg.port}: {exc or type(exc).__name__}") from None
+        except smtplib.SMTPException as exc:
             self.close()
             raise TemporaryFailure(f"SMTP {self.cfg.host}:{self.cfg.port}: {exc}") from None
         else:
-            if to_addr in refused:
-                self._raise(*refused[to_addr])
+            if rcpt in refused:
+                self._raise(*refused[rcpt])
 
     @staticmethod
     def _raise(code: int, text: bytes | str) -> None:
@@ -274,6 +333,10 @@ class MaildirTransport:
         self.box = mailbox.Maildir(str(path), create=True)
 
     def send(self, from_addr: str, to_addr: str, raw: bytes) -> None:
+        try:
+            envelope_address(to_addr)
+        except AddressError as exc:
+            raise PermanentFailure(str(exc)) from None
         self.box.add(b"X-Envelope-To: " + to_addr.encode() + b"\r\n" + raw)
 
     def close(self) -> None:
@@ -303,7 +366,7 @@ def _retry_at(cfg: OutboxConfig, attempts: int, now: dt.datetime) -> dt.datetime
     return now + dt.timedelta(seconds=delay)
 
 
-def claim(store: Store, now: dt.datetime, limit: int | None = None) -> list[dict]:
+def claim(store: Store, now: dt.datetime, limit: int | None = None, lease: dt.timedelta = LEASE) -> list[dict]:
     """Take due rows (and rows whose sending lease ran out) for sending."""
     with store.transaction():
         rows = store.all(
@@ -314,34 +377,146 @@ def claim(store: Store, now: dt.datetime, limit: int | None = None) -> list[dict
             (iso(now), iso(now), limit if limit is not None else -1),
         )
         for r in rows:
-            store.update("outbox", r["id"], status="sending", lease_until=iso(now + LEASE))
+            store.update("outbox", r["id"], status="sending", lease_until=iso(now + lease))
     return rows
 
 
+def _claim_one(store: Store, now: dt.datetime, after: int, lease: dt.timedelta) -> dict | None:
+    """Take the next due row above ``after``, leased just for its own send."""
+    with store.transaction():
+        row = store.one(
+            """SELECT * FROM outbox
+               WHERE id > ? AND ((status IN ('pending', 'retrying') AND next_attempt_at <= ?)
+                                 OR (status = 'sending' AND lease_until < ?))
+               ORDER BY id LIMIT 1""",
+            (after, iso(now), iso(now)),
+        )
+        if row is not None:
+            store.update("outbox", row["id"], status="sending", lease_until=iso(now + lease))
+    return row
+
+
+def recover(store: Store, now: dt.datetime) -> int:
+    """Release every row left ``sending``: called by a consumer that has just taken the
+    database's lock (:mod:`mailflow.lock`), when no other process can be sending, so
+    those rows belong to a process that died mid-send. They are sent again at once,
+    with the same Message-ID (at least once), instead of after their lease."""
+    with store.transaction():
+        cur = store.conn.execute("UPDATE outbox SET status = 'retrying', next_attempt_at = ?, lease_until = NULL "
+                                 "WHERE status = 'sending'", (iso(now),))
+    if cur.rowcount:
+        log.warning("%d email(s) were being sent when a previous run stopped; sending them again", cur.rowcount)
+    return cur.rowcount
+
+
+def _lease(config: Config) -> dt.timedelta:
+    # One send is a connect, a login and a few commands, each bounded by the timeout.
+    return max(LEASE, dt.timedelta(seconds=8 * config.smtp.timeout_seconds))
+
+
 def deliver(store: Store, config: Config, transport: Transport, clock: Clock, limit: int | None = None) -> list[Delivery]:
-    """Send every due email. Returns what happened to each, failures included."""
+    """Send every due email. Returns what happened to each, failures included.
+
+    Rows are claimed one at a time, each with a lease of its own, so a slow relay
+    never outlives a lease and no row is sent twice by two senders.
+
+    When the relay cannot be reached, or a connection fails or times out, no other
+    email would get through: sending stops for this cycle, the relay is left alone
+    for a growing pause (``retry_first_seconds``, doubling up to
+    ``retry_max_seconds``; shared by every process through the database), and one
+    line is logged. Emails past ``give_up_after_hours`` are failed meanwhile.
+
+    Whatever else goes wrong while sending one row (a bug, an address the library
+    cannot encode) fails that row, never the cycle: it counts an attempt and is
+    retried, and after :data:`MAX_ERRORS` such errors it is marked ``failed``.
+    """
     results: list[Delivery] = []
+    now = clock.now()
+    relay = store.state("relay")
+    if relay and iso(now) < relay["until"]:
+        return _give_up_waiting(store, config, now)
+    lease = _lease(config)
+    last_id = 0
     try:
-        for row in claim(store, clock.now(), limit):
-            results.append(_deliver_one(store, config, transport, clock, row))
+        while limit is None or len(results) < limit:
+            row = _claim_one(store, clock.now(), last_id, lease)
+            if row is None:
+                break
+            last_id = row["id"]
+            try:
+                results.append(_deliver_one(store, config, transport, clock, row))
+            except RelayDown as exc:
+                results.append(_temporary(store, config, row, exc, clock.now()))
+                results += _relay_down(store, config, clock.now(), exc, relay)
+                return results
+            except Exception as exc:  # one poison row must never stop the outbox
+                transport.close()
+                results.append(_error(store, config, row, exc, clock.now()))
+        if relay and any(d.status == "sent" for d in results):
+            with store.transaction():
+                store.set_state("relay", None, clock.now())
+            log.info("SMTP relay reachable again")
     finally:
         transport.close()
     return results
+
+
+def _relay_down(store: Store, config: Config, now: dt.datetime, exc: Exception, before: dict | None) -> list[Delivery]:
+    failures = (before or {}).get("failures", 0) + 1
+    pause = min(config.outbox.retry_first_seconds * 2 ** (failures - 1), config.outbox.retry_max_seconds)
+    until = now + dt.timedelta(seconds=pause)
+    with store.transaction():
+        store.set_state("relay", {"until": iso(until), "failures": failures, "error": str(exc)[:300]}, now)
+        waiting = store.scalar("SELECT count(*) FROM outbox WHERE status IN ('pending', 'retrying', 'sending')")
+    log.warning("SMTP relay unreachable (%s); not sending for this cycle: %d email(s) wait; next try in %d s",
+                exc, waiting, pause)
+    return _give_up_waiting(store, config, now)
+
+
+def _give_up_waiting(store: Store, config: Config, now: dt.datetime) -> list[Delivery]:
+    """While the relay is down: fail the emails that are past ``give_up_after_hours``."""
+    cutoff = iso(now - dt.timedelta(hours=config.outbox.give_up_after_hours))
+    rows = store.all("""SELECT * FROM outbox WHERE status IN ('pending', 'retrying') AND created_at <= ?
+                        ORDER BY id""", (cutoff,))
+    relay = store.state("relay") or {}
+    return [_failed(store, r, r["attempts"], f"gave up after {r['attempts']} attempts; the relay could not be "
+                    f"reached: {relay.get('error', '')}", now) for r in rows]
+
+
+MAX_ERRORS = 3
+
+
+def _error(store: Store, config: Config, row: dict, exc: Exception, now: dt.datetime) -> Delivery:
+    attempts = row["attempts"] + 1
+    detail = f"could not send ({type(exc).__name__}: {exc})"
+    log.error("outbox #%d to %s: %s", row["id"], row["to_addr"], detail)
+    if attempts >= MAX_ERRORS:
+        return _failed(store, row, attempts, f"{detail}; gave up after {attempts} attempts", now)
+    with store.transaction():
+        store.update("outbox", row["id"], status="retrying", attempts=attempts, last_error=detail[:500],
+                     next_attempt_at=iso(_retry_at(config.outbox, attempts, now)), lease_until=None)
+    return Delivery(row["id"], row["to_addr"], "retrying", detail)
+
+
+def _temporary(store: Store, config: Config, row: dict, exc: Exception, now: dt.datetime) -> Delivery:
+    attempts = row["attempts"] + 1
+    give_up = parse_iso(row["created_at"]) + dt.timedelta(hours=config.outbox.give_up_after_hours)
+    if now >= give_up:
+        return _failed(store, row, attempts, f"gave up after {attempts} attempts; last: {exc}", now)
+    with store.transaction():
+        store.update("outbox", row["id"], status="retrying", attempts=attempts, last_error=str(exc)[:500],
+                     next_attempt_at=iso(_retry_at(config.outbox, attempts, now)), lease_until=None)
+    return Delivery(row["id"], row["to_addr"], "retrying", str(exc))
 
 
 def _deliver_one(store: Store, config: Config, transport: Transport, clock: Clock, row: dict) -> Delivery:
     attempts = row["attempts"] + 1
     try:
         transport.send(config.scheme.address, row["to_addr"], row["raw"])
+    except RelayDown:
+        raise
     except TemporaryFailure as exc:
-        now = clock.now()
-        give_up = parse_iso(row["created_at"]) + dt.timedelta(hours=config.outbox.give_up_after_hours)
-        if now >= give_up:
-            return _failed(store, row, attempts, f"gave up after {attempts} attempts; last: {exc}", now)
-        with store.transaction():
-            store.update("outbox", row["id"], status="retrying", attempts=attempts, last_error=str(exc)[:500],
-                         next_attempt_at=iso(_retry_at(config.outbox, attempts, now)), lease_until=None)
-        return Delivery(row["id"], row["to_addr"], "retrying", str(exc))
+        return _temporary(store, config, row, exc, clock.now())
     except PermanentFailure as exc:
         return _failed(store, row, attempts, str(exc), clock.now())
     now = clock.now()

@@ -618,28 +618,43 @@ def build_message(
     iCalendar invite and its method (REQUEST or CANCEL): it goes in as a third
     alternative (which Outlook and Gmail show as an invitation) and as an
     ``invite.ics`` attachment (which Apple Mail and others offer to add).
+
+    Every value that reaches a header goes through :func:`mailflow.headers.clean`
+    (encoded words decoded, control and line-separator characters removed), and
+    the serialised message is read back to check that it has exactly the headers
+    set here, so no name or subject can add a header or a body, whatever the Python
+    version. The recipient's domain is IDNA-encoded; a local part that is not ASCII
+    makes an SMTPUTF8 message (the outbox sends it only through a relay that offers
+    SMTPUTF8). Raises :class:`~mailflow.headers.AddressError` for an address that
+    cannot be written at all.
     """
-    msg = EmailMessage(policy=_POLICY)
+    from .headers import AddressError, check_headers, clean, envelope_address
+
+    to_env, utf8 = envelope_address(to_addr)
+    msg = EmailMessage(policy=_POLICY.clone(utf8=True) if utf8 else _POLICY)
     try:
-        msg["From"] = Address(display_name=from_name, addr_spec=from_addr)
-        msg["To"] = Address(display_name=to_name, addr_spec=to_addr)
-        msg["Reply-To"] = Address(display_name=from_name, addr_spec=reply_to)
-    except (ValueError, IndexError) as exc:
-        raise TemplateError(f"cannot address an email to {to_name!r} <{to_addr}>: {exc}") from None
-    msg["Subject"] = rendered.subject
+        msg["From"] = Address(display_name=clean(from_name), addr_spec=envelope_address(from_addr)[0])
+        local, _, domain = to_env.rpartition("@")
+        # username/domain, not addr_spec: the parser refuses a UTF-8 local part.
+        msg["To"] = Address(display_name=clean(to_name), username=local, domain=domain)
+        msg["Reply-To"] = Address(display_name=clean(from_name), addr_spec=envelope_address(reply_to)[0])
+    except (ValueError, IndexError, TypeError) as exc:  # the email package's defects are ValueErrors
+        raise AddressError(f"cannot address an email to {clean(to_name)!r} <{to_addr}>: {exc}") from None
+    msg["Subject"] = clean(rendered.subject, 998)
     msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = f"<{message_id}>"
+    msg["Message-ID"] = f"<{clean(message_id)}>"
     if in_reply_to:
-        msg["In-Reply-To"] = f"<{in_reply_to}>"
-        msg["References"] = " ".join(f"<{r}>" for r in (*references, in_reply_to)[-10:])
+        ids = [clean(i, 250).replace(" ", "") for i in (*references, in_reply_to)[-10:]]
+        msg["In-Reply-To"] = f"<{ids[-1]}>"
+        msg["References"] = " ".join(f"<{i}>" for i in ids if i)
     # RFC 3834: we are a machine. Ask others' robots not to answer us.
     msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Mailflow-Template"] = template
+    msg["X-Mailflow-Template"] = clean(template)
     if list_id:
-        msg["List-Id"] = list_id
+        msg["List-Id"] = clean(list_id)
     if unsubscribe:
-        msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+        msg["List-Unsubscribe"] = f"<{clean(unsubscribe)}>"
     msg.set_content(flowed(rendered.text), charset="utf-8", params={"format": "flowed"})
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
     if calendar is not None:
@@ -647,4 +662,5 @@ def build_message(
         msg.add_alternative(ics.decode("utf-8"), subtype="calendar", charset="utf-8", params={"method": method})
         msg.make_mixed()
         msg.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
+    check_headers(msg)
     return msg

@@ -33,7 +33,7 @@ from .match import Match, match
 from .outbox import Delivery, Recipient, deliver, transport_for
 from .parse.result import Expectation, Mail
 from .render import Renderer
-from .store import Store
+from .store import Store, StoreError, store_error
 from .workflow import engine
 from .workflow.apply import Applier, Subject
 from .workflow.decisions import MarkBouncing, Outcome, Record, Send, SetAway
@@ -171,15 +171,15 @@ class Service:
     # ------------------------------------------------------------------ inbound
 
     def receive(self, raw: bytes, *, source: str, mailbox: str | None = None, uidvalidity: int | None = None,
-                uid: int | None = None) -> int:
+                uid: int | None = None, original_size: int | None = None) -> int:
         """Store one inbound message, raw, before anything acts on it (see :func:`inbound.receive`)."""
         return receive(self.store, self.config, self.clock.now(), raw, source=source, mailbox=mailbox,
-                       uidvalidity=uidvalidity, uid=uid)
+                       uidvalidity=uidvalidity, uid=uid, original_size=original_size)
 
     def pending(self) -> list[int]:
-        rows = self.store.all(
-            "SELECT id FROM inbound WHERE status = 'received' AND attempts < ? ORDER BY id", (MAX_ATTEMPTS,)
-        )
+        """Messages waiting to be processed, oldest first (including any whose
+        attempts ran out without finishing: :meth:`process` quarantines those)."""
+        rows = self.store.all("SELECT id FROM inbound WHERE status = 'received' ORDER BY id")
         return [r["id"] for r in rows]
 
     def process_pending(self) -> dict[str, int]:
@@ -192,22 +192,43 @@ class Service:
     def process(self, inbound_id: int) -> str:
         """Process one stored message in one transaction. Returns its final status.
 
-        Any exception rolls the transaction back and counts an attempt; after
-        :data:`MAX_ATTEMPTS` the message is quarantined (``mailflow replay`` retries it).
+        The attempt is counted first, in a commit of its own, so a message that
+        kills the process (a hang ended by SIGKILL, the OOM killer) is not retried
+        forever: after :data:`MAX_ATTEMPTS` unfinished or failed attempts it is
+        quarantined (``mailflow replay`` retries it). Any exception rolls the work
+        back and counts as a failed attempt.
         """
-        row = self.store.one("SELECT id, raw, attempts FROM inbound WHERE id = ?", (inbound_id,))
-        if row is None:
-            raise MailflowError(f"inbound message #{inbound_id} does not exist")
         now = self.clock.now()
+        with self.store.transaction():
+            row = self.store.one("SELECT status, attempts FROM inbound WHERE id = ?", (inbound_id,))
+            if row is None:
+                raise MailflowError(f"inbound message #{inbound_id} does not exist")
+            if row["status"] != "received":
+                return row["status"]  # done meanwhile (by another process)
+            attempts = row["attempts"] + 1
+            self.store.update("inbound", inbound_id, attempts=attempts)
+        if attempts > MAX_ATTEMPTS:
+            return self._failed(inbound_id, attempts - 1, None, now)
         try:
+            row = self.store.one("SELECT raw, original_size FROM inbound WHERE id = ?", (inbound_id,))
             mail = parse.read(row["raw"], tz=self.config.scheme.timezone)
             with self.store.transaction():
+                current = self.store.one("SELECT status, attempts FROM inbound WHERE id = ?", (inbound_id,))
+                if current["status"] != "received" or current["attempts"] != attempts:
+                    return current["status"]  # another consumer took it over: never act twice
                 m = match(mail, self.store, self.config, now)
-                outcome, subject = self._decide(mail, m, inbound_id, now, row["raw"])
+                if row["original_size"] is not None:  # only its headers were kept
+                    outcome, subject = self._too_large(mail, m, inbound_id, row["original_size"])
+                elif m.kind == "unverified":  # a From we cannot trust: kept, acts on nothing, answered by no one
+                    outcome = Outcome("ignored", f"unverified-sender: {m.detail}",
+                                      (Record("unverified-sender", {"why": m.detail[:120]}),))
+                    subject = Subject(inbound_id=inbound_id, key=f"in:{inbound_id}")
+                else:
+                    outcome, subject = self._decide(mail, m, inbound_id, now, row["raw"])
                 self.applier.apply(outcome.decisions, subject, now)
                 self.store.update(
                     "inbound", inbound_id, status=outcome.status, reason=outcome.reason[:300],
-                    attempts=row["attempts"] + 1, processed_at=iso(now), last_error="",
+                    processed_at=iso(now), last_error="",
                     participant_id=(m.participant or {}).get("id"),
                     pair_id=subject.pair["id"] if subject.pair else None,
                     rule_hits=_json(list(outcome.rule_hits)),
@@ -217,10 +238,46 @@ class Service:
                                participant_id=(m.participant or {}).get("id"), match=m.kind, reason=outcome.reason[:120])
             return outcome.status
         except Exception as exc:  # one bad message must never stop the loop or be lost
-            return self._failed(inbound_id, row["attempts"] + 1, exc, now)
+            problem = exc if isinstance(exc, StoreError) else store_error(exc, self.store.path)
+            if problem is not None:  # the database failed, not the message: stop the cycle, say why
+                self._give_back(inbound_id, attempts)
+                raise problem from exc
+            return self._failed(inbound_id, attempts, exc, now)
 
-    def _failed(self, inbound_id: int, attempts: int, exc: Exception, now: dt.datetime) -> str:
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
+    def _too_large(self, mail: Mail, m: Match, inbound_id: int, size: int) -> tuple[Outcome, Subject]:
+        """A message over ``[imap] max_message_mb``: quarantined (it is still in the
+        mailbox, flagged), and the sender, if a person we may answer, told."""
+        limit = self.config.imap.max_message_mb
+        reason = f"too large: {size / 1048576:.1f} MB, over [imap] max_message_mb = {limit}; only its headers were kept"
+        sender = None
+        if m.kind not in ("own", "machine", "unverified"):
+            sender = _recipient(m.sender) if m.sender else _stranger(mail)
+        subject = Subject(sender=sender, inbound_id=inbound_id, in_reply_to=mail.message_id,
+                          references=mail.references, key=f"too-large:{inbound_id}")
+        decisions: tuple = (Record("too-large", {"size": size, "limit_mb": limit}),)
+        if sender is not None:
+            decisions += (Send("notes/too-large", "sender", exempt=True,
+                               vars={"size_mb": f"{size / 1048576:.1f}", "limit_mb": limit}),)
+        return Outcome("quarantined", reason, decisions), subject
+
+    def _give_back(self, inbound_id: int, attempts: int) -> None:
+        """Uncount an attempt that a database error (not the message) cut short."""
+        try:
+            with self.store.transaction():
+                self.store.conn.execute("UPDATE inbound SET attempts = attempts - 1 WHERE id = ? AND attempts = ?",
+                                        (inbound_id, attempts))
+        except StoreError:
+            pass  # the disk is still full: the attempt stays counted; `mailflow replay` undoes a quarantine
+
+    def _failed(self, inbound_id: int, attempts: int, exc: Exception | None, now: dt.datetime) -> str:
+        """Record a failed attempt (``exc``), or, with ``exc`` None, that the message's
+        attempts all ended without finishing (the process died while on it)."""
+        if exc is None:
+            detail = f"processing it never finished in {attempts} attempts (the process stopped each time)"
+            error = "process stopped"
+        else:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
+            error = type(exc).__name__
         log.error("inbound #%d failed (attempt %d): %s", inbound_id, attempts, detail)
         quarantine = attempts >= MAX_ATTEMPTS
         with self.store.transaction():
@@ -230,7 +287,7 @@ class Service:
             if quarantine:
                 self.store.log("inbound-quarantined", now, inbound_id=inbound_id, attempts=attempts)
                 self.applier.apply(
-                    (Send("notes/quarantined", "coordinators", vars={"inbound_id": inbound_id, "error": type(exc).__name__}),),
+                    (Send("notes/quarantined", "coordinators", vars={"inbound_id": inbound_id, "error": error}),),
                     Subject(inbound_id=inbound_id, key=f"quarantine:{inbound_id}:{attempts}"), now,
                 )
         return "quarantined" if quarantine else "failed"
@@ -272,6 +329,9 @@ class Service:
         if m.kind == "unknown":
             if sender is None:
                 return Outcome("ignored", "unknown sender with no usable From address"), subject
+            # Hardening (issue 11): never echo a stranger's Subject into our note (a
+            # forged subject must not travel under the scheme's name).
+            note_once_a_day.their_subject = ""
             return Outcome("ignored", "unknown-sender", (Send("notes/unknown-sender", "sender"),)), note_once_a_day
         if m.kind == "no-token":
             if m.sender is not None and m.sender["role"] in ("mentor", "mentee"):
@@ -528,6 +588,8 @@ class Service:
                                         (row["participant_id"],))
             if d.to_addr in self.config.scheme.coordinators or row["template"] == "notes/delivery-failed":
                 return
+            if row["participant_id"] is None:
+                return  # a note to an address not enrolled (a stranger, a forged From): nothing to fix
             pair = self.store.pair(row["pair_id"]) if row["pair_id"] else None
             self.applier.apply(
                 (Send("notes/delivery-failed", "coordinators",

@@ -22,6 +22,8 @@ Tables (see :data:`MIGRATIONS` for the exact columns):
 - ``private``: what only its author may see again (pulse scores, reasons for ending).
 - ``feedback``: feedback to the scheme (ratings, and text shown only in groups).
 - ``pending``: commands in new emails waiting for "which relationship?".
+- ``service_state``: small JSON values the service keeps between cycles (the SMTP
+  relay's backoff after it could not be reached).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from .clock import iso
+from .errors import MailflowError
 
 MIGRATIONS = Migrations("mailflow")
 
@@ -230,6 +233,24 @@ def _lifecycle(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0002_hardening")
+def _hardening(db: sqlite_utils.Database) -> None:
+    """Issue 11: service state (the relay's backoff), the size of a message kept as
+    its headers only, and which outbox rows went to strangers (capped per scheme)."""
+    db.executescript(
+        """
+        CREATE TABLE service_state (
+            key TEXT PRIMARY KEY,                -- e.g. 'relay'
+            value TEXT NOT NULL,                 -- JSON
+            updated_at TEXT NOT NULL
+        );
+        ALTER TABLE inbound ADD COLUMN original_size INTEGER;  -- set when only the headers were kept
+        ALTER TABLE outbox ADD COLUMN stranger INTEGER NOT NULL DEFAULT 0;  -- to an address not enrolled
+        CREATE INDEX outbox_stranger ON outbox(stranger, created_at);
+        """
+    )
+
+
 @MIGRATIONS(name="0003_participant_states")
 def _participant_states(db: sqlite_utils.Database) -> None:
     """A participant's own place in the workflow (a welcome, looking for a mentor), and
@@ -245,6 +266,35 @@ def _participant_states(db: sqlite_utils.Database) -> None:
     db.executescript("CREATE INDEX IF NOT EXISTS timers_participant ON timers(participant_id, status);")
 
 
+class StoreError(MailflowError):
+    """The database cannot be used (disk full, read-only, unreadable). Nothing half-done
+    was kept: the transaction in hand was rolled back."""
+
+
+# SQLite's primary result codes that mean "the database or its disk", not "a bug".
+_DB_PROBLEMS = {
+    3: "permission denied",  # SQLITE_PERM
+    5: "it is locked by another process (busy for over 30 s)",  # SQLITE_BUSY
+    6: "it is locked",  # SQLITE_LOCKED
+    8: "it is read-only: check the file's and its folder's permissions, and that the disk is not mounted read-only",
+    10: "a disk error (the disk may be full, a file size limit reached, or the disk failing)",  # SQLITE_IOERR
+    11: "the file is damaged: restore it from a backup",  # SQLITE_CORRUPT
+    13: "the disk is full: free some space",  # SQLITE_FULL
+    14: "it cannot be opened: check the path, the folder and their permissions",  # SQLITE_CANTOPEN
+    26: "it is not a mailflow (SQLite) database",  # SQLITE_NOTADB
+}
+
+
+def store_error(exc: BaseException, path: Path | str) -> StoreError | None:
+    """A :class:`StoreError` naming the database and the cause, for a database or disk
+    problem; None for anything else (a bug should stay a bug)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.DatabaseError) or code is None or (code & 0xFF) not in _DB_PROBLEMS:
+        return None
+    return StoreError(f"database {path}: {_DB_PROBLEMS[code & 0xFF]} (SQLite: {exc}). "
+                      "What was being done was rolled back; nothing is lost, and it is retried once this is fixed.")
+
+
 def _dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
@@ -254,6 +304,17 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        try:
+            self._open(path)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            problem = store_error(exc, path)
+            if problem is None and isinstance(exc, OSError):
+                problem = StoreError(f"database {path}: cannot create its folder ({exc.strerror}).")
+            if problem is None:
+                raise
+            raise problem from exc
+
+    def _open(self, path: str | Path) -> None:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=30)
@@ -283,15 +344,32 @@ class Store:
             with self.db.atomic():  # nested: a savepoint
                 yield self
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise (store_error(exc, self.path) or exc) from exc
         try:
             yield self
-        except BaseException:
+        except BaseException as exc:
             if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.DatabaseError:
+                    pass  # SQLite rolled back by itself (a full disk, an I/O error)
+            problem = store_error(exc, self.path)
+            if problem is not None:
+                raise problem from exc
             raise
         else:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                if self.conn.in_transaction:
+                    try:
+                        self.conn.execute("ROLLBACK")
+                    except sqlite3.DatabaseError:
+                        pass
+                raise (store_error(exc, self.path) or exc) from exc
 
     def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         return _dict(self.conn.execute(sql, params).fetchone())
@@ -387,6 +465,22 @@ class Store:
                 "outbox_id": outbox_id,
                 "data": json.dumps(data, sort_keys=True, default=str),
             },
+        )
+
+    # ------------------------------------------------------------------ service state
+
+    def state(self, key: str) -> dict[str, Any] | None:
+        row = self.one("SELECT value FROM service_state WHERE key = ?", (key,))
+        return json.loads(row["value"]) if row else None
+
+    def set_state(self, key: str, value: dict[str, Any] | None, now: dt.datetime) -> None:
+        if value is None:
+            self.conn.execute("DELETE FROM service_state WHERE key = ?", (key,))
+            return
+        self.conn.execute(
+            """INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?)
+               ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at""",
+            (key, json.dumps(value, sort_keys=True), iso(now)),
         )
 
     # ------------------------------------------------------------------ checkpoints

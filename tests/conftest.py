@@ -22,6 +22,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("MAILFLOW_FAIL_ON_SKIP") == "1",
         help="report every skipped test as failed (default from MAILFLOW_FAIL_ON_SKIP=1)",
     )
+    # The stress proofs in tests/stress/: the defaults are the short versions CI runs.
+    group = parser.getgroup("mailflow stress (tests/stress/, scripts/stress)")
+    group.addoption("--kills", type=int, default=10, help="SIGKILLs in the kill test (CI: 10)")
+    group.addoption("--replies", type=int, default=1000, help="replies in the kill test's backlog (CI: 1000)")
+    group.addoption("--fuzz-messages", type=int, default=1000, help="generated messages in the fuzz test (CI: 1000)")
+    group.addoption("--seed", type=int, default=None, help="random seed of the kill test (default: a new one)")
 
 
 @pytest.fixture(scope="session")

@@ -160,6 +160,7 @@ def scheme(directory: Path) -> Iterator[Service]:
         transport = "maildir"
         maildir = "outbox"
         daily_cap_per_recipient = 1000
+        daily_hard_cap_per_recipient = 1000
         """), encoding="utf-8")
     service = Service(load(config), clock=FixedClock(dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)),
                       tokens=Tokens())
@@ -241,6 +242,8 @@ def _notes(service: Service) -> dict[str, list[dict[str, Any]]]:
         "notes/no-action": [dict(pair=3, sender=MENTOR_3, expects="anytime",
                                  their="Re: Your mentoring agreement is confirmed")],
         "notes/no-token": [dict(sender=MENTEE_1, their="Question about my mentor")],
+        "notes/too-large": [dict(sender=MENTEE_1, their="Re: Your mentoring agreement, with the scans",
+                                 vars={"size_mb": "31.2", "limit_mb": 10})],
         "notes/expired": [dict(sender=MENTOR_1, their="RE: Introducing you to Siobhán Ní Bhriain, your possible "
                                                       "mentee")],
         "notes/wrong-sender": [dict(sender=None, their="Re: Introducing you to Sam Lee, your possible mentee")],

@@ -298,8 +298,11 @@ class Dovecot:
     context manager, or call :meth:`start` and :meth:`stop`.
     """
 
-    def __init__(self, *, tls: bool = False, start_timeout: float = 15):
+    def __init__(self, *, tls: bool = False, start_timeout: float = 15, oauth2_introspection_url: str | None = None):
         self.tls = tls
+        # With a URL: XOAUTH2 and OAUTHBEARER are offered too, each token checked by
+        # Dovecot's oauth2 passdb against this RFC 7662 introspection endpoint.
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.start_timeout = start_timeout
         self.host = HOST
         self.port = 0
@@ -348,8 +351,16 @@ class Dovecot:
             ssl_lines = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
             imaps = IMAPS_LISTENER.format(host=self.host, port=self.imaps_port)
         conf = tmp / "dovecot.conf"
-        conf.write_text(DOVECOT_CONF.format(host=self.host, tmp=tmp, port=self.port,
-                                            ssl=ssl_lines, imaps=imaps, **self._users))
+        text = DOVECOT_CONF.format(host=self.host, tmp=tmp, port=self.port, ssl=ssl_lines, imaps=imaps, **self._users)
+        if self.oauth2_introspection_url:
+            (tmp / "oauth2.conf.ext").write_text(
+                f"introspection_mode = post\nintrospection_url = {self.oauth2_introspection_url}\n"
+                "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+                "force_introspection = yes\n")
+            text = text.replace("auth_mechanisms = plain login", "auth_mechanisms = plain login xoauth2 oauthbearer")
+            text += ("passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                     f"  args = {tmp}/oauth2.conf.ext\n}}\n")
+        conf.write_text(text)
         self.log_path = tmp / "dovecot.log"
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
@@ -444,6 +455,97 @@ class Dovecot:
 
 
 # endregion
+# region OAuth2 introspection
+
+
+class Introspection:
+    """An RFC 7662 token introspection endpoint on loopback, for Dovecot's oauth2
+    passdb: a token in ``tokens`` is active for its user; any other is not."""
+
+    def __init__(self):
+        import http.server
+        import json
+        import urllib.parse
+
+        self.tokens: dict[str, str] = {}  # token -> username
+        self.asked: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            # Keep-alive, as Dovecot's HTTP client expects: with HTTP/1.0 the server
+            # closes each connection, and a request Dovecot sends on one just being
+            # closed fails as "Temporary authentication failure".
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                token = (form.get("token") or [""])[0]
+                outer.asked.append(token)
+                user = outer.tokens.get(token)
+                body = json.dumps({"active": True, "username": user} if user else {"active": False}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_ports()[0]
+        self.url = f"http://{HOST}:{self.port}/introspect"
+        self._server = http.server.ThreadingHTTPServer((HOST, self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Introspection:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# endregion
+# region black hole
+
+
+class BlackHole:
+    """A TCP port that accepts connections and never says a word (a relay behind a
+    firewall that drops packets, a hung server)."""
+
+    def __init__(self):
+        self.host = HOST
+        self.port = free_ports()[0]
+        self.accepted = 0
+        self._server = socket.create_server((self.host, self.port))
+        self._conns: list[socket.socket] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self._conns.append(conn)
+
+    def __enter__(self) -> BlackHole:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        self._server.close()
+        for c in self._conns:
+            c.close()
+
+
+# endregion
 # region SMTP sink
 
 
@@ -457,6 +559,7 @@ class ReceivedMail:
     message: EmailMessage
     auth_login: str | None = None  # the AUTH username, if the client logged in
     tls: bool = False  # whether the transaction ran over TLS (STARTTLS or implicit)
+    mail_options: tuple[str, ...] = ()  # MAIL FROM parameters, e.g. ("SMTPUTF8",)
 
 
 @dataclass
@@ -475,6 +578,7 @@ class _SinkHandler:
     refused: dict[str, str] = field(default_factory=dict)
     cond: threading.Condition = field(default_factory=threading.Condition)
     auth_required: bool = False
+    on_data: object = None  # called with the envelope before DATA is answered (a slow relay, a clock)
 
     def _fault(self, command: str) -> str | None:
         with self.cond:
@@ -507,7 +611,12 @@ class _SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.on_data is not None:
+            self.on_data(envelope)
         status = self._fault("DATA")
+        if status == "DROP":  # cut the connection in the middle of DATA, answering nothing
+            server.transport.abort()
+            return "421 dropped"
         if status:
             return status
         raw = envelope.original_content or envelope.content
@@ -519,11 +628,42 @@ class _SinkHandler:
             message=email.message_from_bytes(raw, policy=email.policy.default),
             auth_login=login,
             tls=server.transport.get_extra_info("ssl_object") is not None,
+            mail_options=tuple(envelope.mail_options),
         )
         with self.cond:
             self.received.append(mail)
             self.cond.notify_all()
         return "250 Message accepted for delivery"
+
+
+class _OAuthSinkHandler(_SinkHandler):
+    """Also offers AUTH XOAUTH2 and OAUTHBEARER, accepting the tokens in ``tokens``."""
+
+    tokens: dict = None  # token -> username
+
+    async def _oauth(self, server, args, mechanism: str):
+        import base64
+
+        try:
+            if len(args) > 1:
+                text = base64.b64decode(args[1]).decode()
+            else:
+                text = bytes(await server.challenge_auth("")).decode()
+        except Exception:
+            return AuthResult(success=False, handled=False)
+        fields = dict(f.split("=", 1) for f in text.split("\x01") if "=" in f)
+        user = fields.get("user", "")
+        if mechanism == "OAUTHBEARER":
+            user = next((p[2:] for p in text.split("\x01")[0].split(",") if p.startswith("a=")), "")
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        ok = bool(user) and (self.tokens or {}).get(token) == user
+        return AuthResult(success=ok, handled=False, auth_data=LoginPassword(user.encode(), b"") if ok else None)
+
+    async def auth_XOAUTH2(self, server, args):
+        return await self._oauth(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server, args):
+        return await self._oauth(server, args, "OAUTHBEARER")
 
 
 class SmtpSink:
@@ -538,16 +678,22 @@ class SmtpSink:
     given code; :meth:`refuse_recipient` refuses one address for the sink's life.
     """
 
-    def __init__(self, *, auth: tuple[str, str] | None = None, tls: str | None = None):
+    def __init__(self, *, auth: tuple[str, str] | None = None, tls: str | None = None, smtputf8: bool = False,
+                 oauth2_tokens: dict[str, str] | None = None):
         if tls not in (None, "starttls", "implicit"):
             raise ValueError(f"tls must be None, 'starttls' or 'implicit', not {tls!r}")
         self.host = HOST
         self.port = 0
         self.auth = auth
         self.tls = tls
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 (RFC 6531)
         self.cafile: str | None = None
         self._tmp: Path | None = None
         self._handler = _SinkHandler()
+        if oauth2_tokens is not None:  # AUTH XOAUTH2 / OAUTHBEARER, required, with these token -> user
+            self._handler = _OAuthSinkHandler(auth_required=True)
+            self._handler.tokens = oauth2_tokens
+        self.oauth2_tokens = oauth2_tokens
         self._controller: Controller | None = None
 
     def start(self) -> SmtpSink:
@@ -565,11 +711,14 @@ class SmtpSink:
             # when combined with auth_require_tls=False.
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
             self._handler.auth_required = True
+        if self.oauth2_tokens is not None:
+            kwargs.update(auth_require_tls=False, auth_exclude_mechanism=["PLAIN", "LOGIN"])
         self.port = free_ports()[0]
         # server_hostname: otherwise aiosmtpd calls socket.getfqdn(), which can
         # wait seconds for DNS.
         self._controller = Controller(self._handler, hostname=self.host, port=self.port,
-                                      server_hostname="sink.mailflow.test", **kwargs)
+                                      server_hostname="sink.mailflow.test", enable_SMTPUTF8=self.smtputf8,
+                                      **kwargs)
         try:
             self._controller.start()
         except BaseException:
@@ -639,6 +788,15 @@ class SmtpSink:
             message = "Injected temporary failure" if code < 500 else "Injected failure"
         with self._handler.cond:
             self._handler.faults.append(_Fault(command, f"{code} {message}", times))
+
+    def on_data(self, callback) -> None:
+        """Call ``callback(envelope)`` in the server's thread before each DATA is answered."""
+        self._handler.on_data = callback
+
+    def drop_next(self, times: int = 1) -> None:
+        """Cut the connection after the next ``times`` DATA transfers, answering nothing."""
+        with self._handler.cond:
+            self._handler.faults.append(_Fault("DATA", "DROP", times))
 
     def refuse_recipient(self, address: str, code: int = 550,
                          message: str = "5.1.1 No such user here") -> None:

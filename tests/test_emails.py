@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 import preview
 from clients import gmail_reply
-from harness import COORDINATOR, MENTEE, MENTOR, Installation, body, to_agreement as to_agreement_email
+from harness import MENTEE, MENTOR, Installation, to_agreement as to_agreement_email
 from mailflow.clock import CountingTokens, FixedClock
 from mailflow.config import load
 from mailflow.enrol import parse_csv

@@ -4,7 +4,6 @@ Played on a small scheme that extends the default one (a preset is such a folder
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest

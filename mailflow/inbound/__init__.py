@@ -16,7 +16,8 @@ from ..store import Store
 
 
 def receive(store: Store, config: Config, now: dt.datetime, raw: bytes, *, source: str,
-            mailbox: str | None = None, uidvalidity: int | None = None, uid: int | None = None) -> int:
+            mailbox: str | None = None, uidvalidity: int | None = None, uid: int | None = None,
+            original_size: int | None = None) -> int:
     """Store one inbound message, raw, before anything acts on it. Returns its id.
 
     Call it inside a transaction to make the store atomic with the caller's own
@@ -24,6 +25,8 @@ def receive(store: Store, config: Config, now: dt.datetime, raw: bytes, *, sourc
     (mailbox, UIDVALIDITY, UID) returns the existing id. A second copy of a message
     (same Message-ID and reply token, or the same bytes when there is no Message-ID)
     is stored too, as ``ignored: duplicate``, so that its mailbox copy is settled.
+    ``original_size`` is set when ``raw`` holds only the headers of a message too
+    large to keep (see :mod:`.imap`).
     """
     sha = hashlib.sha256(raw).hexdigest()
     message_id, to_token = dedup_parts(raw, config)
@@ -38,7 +41,7 @@ def receive(store: Store, config: Config, now: dt.datetime, raw: bytes, *, sourc
         row = {
             "source": source, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": uid,
             "message_id": message_id, "dedup_key": dedup_key, "sha256": sha, "size": len(raw), "raw": raw,
-            "received_at": iso(now),
+            "received_at": iso(now), "original_size": original_size,
         }
         if first:
             row.update(status="ignored", reason=f"duplicate of inbound #{first['id']}", processed_at=iso(now))

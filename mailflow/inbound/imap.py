@@ -6,6 +6,10 @@
   always returns the last message).
 - Each message is stored raw, and the checkpoint advanced, in one transaction.
   Processing happens afterwards, from the database.
+- Sizes (``RFC822.SIZE``) are fetched first, and messages in batches of about
+  ``FETCH_BATCH_BYTES``, each batch stored before the next is fetched. A message
+  over ``[imap] max_message_mb`` is never downloaded: its headers are stored with a
+  note, and processing quarantines it and tells the sender.
 - When UIDVALIDITY changes the folder is read again from the start; the
   Message-ID deduplication in :meth:`Service.receive` keeps that from acting twice.
 - Only after a message's outcome has been committed is the mailbox copy flagged
@@ -13,6 +17,9 @@
   flagged ``\\Flagged`` and left where they are, for a person to look at. A failure
   to settle never undoes the outcome; it is retried next cycle.
 - Connections are TLS-verified; ``starttls`` is required, never skipped.
+- Sign-in is by password, or by OAuth2 (``XOAUTH2`` or ``OAUTHBEARER``, for
+  Microsoft 365 and Gmail) with a token from ``oauth2_token_command`` or
+  ``oauth2_token_file``, fetched again at each connection.
 """
 
 from __future__ import annotations
@@ -31,7 +38,16 @@ from ..errors import ConnectionFailed
 log = logging.getLogger("mailflow.imap")
 
 FETCH_BATCH = 200
+FETCH_BATCH_BYTES = 1024 * 1024
 IDLE_RENEW_SECONDS = 9 * 60  # RFC 2177 servers may drop IDLE after 29 minutes; renew well before
+
+
+def headers_only(header: bytes, size: int, limit_mb: int) -> bytes:
+    """What is kept of a message over ``[imap] max_message_mb``: its headers and a note."""
+    header = header.rstrip(b"\r\n") + b"\r\n"
+    note = (f"[mailflow: this message was {size / 1048576:.1f} MB, over [imap] max_message_mb = {limit_mb}; "
+            "only its headers were kept. The message itself is still in the mailbox.]\r\n")
+    return header + b"\r\n" + note.encode()
 
 
 class ImapInbox:
@@ -60,8 +76,18 @@ class ImapInbox:
                     raise ConnectionFailed(f"{where} does not offer STARTTLS, and [imap] tls = \"starttls\" "
                                            "requires it; not logging in without encryption.")
                 client.starttls(context)
-            client.login(cfg.username, cfg.password.value())
+            if cfg.auth == "xoauth2":
+                client.oauth2_login(cfg.username, cfg.oauth2_token.value())
+            elif cfg.auth == "oauthbearer":
+                client.oauthbearer_login(cfg.username, cfg.oauth2_token.value())
+            else:
+                client.login(cfg.username, cfg.password.value())
         except LoginError as exc:
+            if cfg.auth != "password":
+                raise ConnectionFailed(
+                    f"{where} refused the {cfg.auth.upper()} sign-in for {cfg.username!r} ({exc}). The access token "
+                    "from [imap] oauth2_token_command / oauth2_token_file may have expired, be for another user, "
+                    "or lack the IMAP scope.") from None
             raise ConnectionFailed(f"{where} refused the login for {cfg.username!r} ({exc}). "
                                    "Check [imap] username and the password.") from None
         except (IMAPClientError, OSError) as exc:
@@ -108,20 +134,52 @@ class ImapInbox:
                 log.warning("%s: UIDVALIDITY changed %s -> %s; reading the folder again", self.key, cp[0], uidvalidity)
         self.uidvalidity = uidvalidity
         uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        limit = self.cfg.max_message_mb * 1024 * 1024
         count = 0
-        for start in range(0, len(uids), FETCH_BATCH):
-            batch = uids[start:start + FETCH_BATCH]
-            data = client.fetch(batch, ["BODY.PEEK[]"])
+        for batch, sizes in self._batches(client, uids):
+            too_large = [u for u in batch if sizes[u] > limit]
+            wanted = [u for u in batch if sizes[u] <= limit]
+            data = client.fetch(wanted, ["BODY.PEEK[]"]) if wanted else {}
+            if too_large:  # never download the body: keep the headers and a note
+                data.update(client.fetch(too_large, ["BODY.PEEK[HEADER]"]))
             for uid in batch:
                 item = data.get(uid)
                 if item is None:  # expunged between SEARCH and FETCH
                     continue
-                raw = item.get(b"BODY[]") or b""
+                if uid in too_large:
+                    raw = headers_only(item.get(b"BODY[HEADER]") or b"", sizes[uid], self.cfg.max_message_mb)
+                    original = sizes[uid]
+                else:
+                    raw, original = item.get(b"BODY[]") or b"", None
                 with self.store.transaction():
-                    self.service.receive(raw, source="imap", mailbox=self.key, uidvalidity=uidvalidity, uid=uid)
+                    self.service.receive(raw, source="imap", mailbox=self.key, uidvalidity=uidvalidity, uid=uid,
+                                         original_size=original)
                     self.store.set_checkpoint(self.key, uidvalidity, uid, now)
                 count += 1
+            del data
         return count
+
+    def _batches(self, client: IMAPClient, uids: list[int]):
+        """The UIDs in FETCH batches of at most FETCH_BATCH messages and about
+        FETCH_BATCH_BYTES bytes (one large message goes alone), with each one's size
+        (``RFC822.SIZE``, asked first). Each batch is stored before the next is
+        fetched, so a link that breaks every few megabytes still makes progress."""
+        for start in range(0, len(uids), 1000):
+            chunk = uids[start:start + 1000]
+            sizes = {u: int(v.get(b"RFC822.SIZE") or 0) for u, v in client.fetch(chunk, ["RFC822.SIZE"]).items()}
+            batch: list[int] = []
+            total = 0
+            for uid in chunk:
+                if uid not in sizes:
+                    continue  # expunged meanwhile
+                size = min(sizes[uid], self.cfg.max_message_mb * 1024 * 1024 + 1)
+                if batch and (total + size > FETCH_BATCH_BYTES or len(batch) >= FETCH_BATCH):
+                    yield batch, sizes
+                    batch, total = [], 0
+                batch.append(uid)
+                total += size
+            if batch:
+                yield batch, sizes
 
     # ------------------------------------------------------------------ settling
 

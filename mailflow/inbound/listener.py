@@ -103,7 +103,8 @@ class Listener:
         self.host = host or config.listener.host
         self.port = port or config.listener.port
         self.controller = _Controller(self.handler, self.protocol, hostname=self.host, port=self.port,
-                                      server_hostname=config.scheme.domain, data_size_limit=25 * 1024 * 1024)
+                                      server_hostname=config.scheme.domain,
+                                      data_size_limit=config.imap.max_message_mb * 1024 * 1024)
 
     def start(self) -> None:
         self.controller.start()

@@ -23,7 +23,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 
-from . import mime
+from . import mime, sender
 from .args import read_args
 from .commands import find_command, words
 from .extract import extract_parts, extract_reply
@@ -37,7 +37,7 @@ __all__ = ["read", "understand", "extract_parts", "extract_reply", "Mail", "Repl
 def read(raw: bytes, *, tz: str = "UTC") -> Mail:
     """Stage 1: everything that can be known from the message alone. Never raises."""
     msg = mime.load(raw)
-    mail = mime.read_mail(raw, msg)
+    mail = replace(mime.read_mail(raw, msg), sender=sender.check(msg))
     try:
         machine = classify(msg, base=mail.date, tz=tz)
     except Exception as exc:  # a classifier bug must not lose the message

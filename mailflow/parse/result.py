@@ -20,6 +20,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .sender import SenderCheck
+
 # --------------------------------------------------------------------------- stage 1
 
 
@@ -77,6 +79,8 @@ class Mail:
     body: str = ""  # the author's own words: no quoted lines, closing, signature, footer
     closing: str = ""  # the valediction and the name under it, or a signed name alone
     signature: str = ""  # the signature block (after "-- ", or name/title/org/phone lines)
+    # From read strictly, and the Authentication-Results headers (see parse/sender.py).
+    sender: SenderCheck = field(default_factory=SenderCheck)
 
 
 # --------------------------------------------------------------------------- stage 2
