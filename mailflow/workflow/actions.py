@@ -653,8 +653,9 @@ def _missed(a: Act) -> None:
     """MISSED [<date>]: the partner did not turn up; they are reminded, gently, and it is counted."""
     day = a.args.get("past-date")
     planned = a.facts.get("next_meeting")
-    if day is None and planned and meeting_day(planned, a.ctx.tz) <= a.today:
-        day = meeting_day(planned, a.ctx.tz)
+    if planned and meeting_day(planned, a.ctx.tz) <= a.today:
+        day = day or meeting_day(planned, a.ctx.tz)
+        a.set(next_meeting=None)  # it did not happen: the next one is arranged afresh
     count = int(a.facts.get("missed_meetings", 0)) + 1
     a.set(missed_meetings=count)
     a.var(met_on=display_date(day) if day else "")

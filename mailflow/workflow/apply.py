@@ -645,12 +645,17 @@ class Applier:
         if last and json.loads(last).get("digest") == digest:
             return []
         event = self.store.log("pair-list", now, digest=digest, pairs=len(pairs), to=len(to))
+        return self.queue_pair_list(to, pairs, now, key=f"pair-list:{event}")
+
+    def queue_pair_list(self, to, pairs: list[dict[str, Any]], now: dt.datetime, *, key: str) -> list[int]:
+        """Queue ``pairs/list`` to each address: people outside the scheme (observers),
+        who get this list and nothing else."""
         queued = []
         for addr in to:
             r = Recipient(addr, addr, "observer", None)
             ctx = {**ACTION_VARS, **self.context(Subject(), now, None, for_coordinators=True, recipient=r),
                    "current_pairs": pairs}
-            oid = enqueue(self.store, self.config, self.renderer, self.tokens, key=f"pair-list:{event}:{addr}",
+            oid = enqueue(self.store, self.config, self.renderer, self.tokens, key=f"{key}:{addr}",
                           template="pairs/list", recipient=r, context=ctx, now=now)
             if oid is not None:
                 queued.append(oid)

@@ -457,6 +457,7 @@ class _Acc:
         self.pending_times: list[tuple[int, dict, dict[str, Where], str | None]] = []
         self.enrol: dict[str, StartSpec] = {}
         self.files: list[Path] = []
+        self.extended: dict[tuple[str, str], Where] = {}  # (context, command) a folder adds to a base's
 
 
 def _files(folder: Path, problems: _Problems, seen: tuple[Path, ...] = (),
@@ -761,6 +762,11 @@ def _read_reply(name: str, body: dict, loc: _Locator, problems: _Problems, acc: 
             kinds = []
         if kinds and "text" in [str(k).rstrip("?") for k in kinds[:-1]]:
             problems.add(cw, f"commands.{cname}: a text argument takes the rest of the line, so it must come last")
+        if base is not None:  # extending a base's context: each command added by one file of the folder
+            if (name, cname) in acc.extended:
+                problems.add(cw, f"command {cname!r} is already added to reply context {name!r} at "
+                                 f"{acc.extended[(name, cname)]}")
+            acc.extended[(name, cname)] = cw
         commands[cname] = tuple(x.strip().lower() for x in words)
         args[cname] = tuple(str(k) for k in kinds)
     seen: dict[str, str] = {}
