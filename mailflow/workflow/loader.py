@@ -33,7 +33,8 @@ Tables and keys
     Named sets of states: ``live = ["active", "checkin-due"]``. Wherever a state is
     expected (``state`` of a rule or timer) a group name, a list, ``"*"`` (every
     state that is not final) or ``"any"`` (every state, and ``"unpaired"``: a new
-    email from a participant, about no pair) may be given.
+    email from a participant, about no pair) may be given. A rule for ``"unpaired"``
+    also applies to a person in one of their own (participant) states.
 ``[start]``
     What ``mailflow pair`` does: the first ``state`` and the emails to ``send``.
     Exactly one file of a folder has it.
