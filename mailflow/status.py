@@ -145,8 +145,13 @@ def format_text(data: dict[str, Any]) -> str:
         if p.get("restricted_at"):
             lines.append(f"  ! {p['email']} is restricted since {p['restricted_at'][:10]} "
                          f"({p.get('restricted_reason') or 'no reason recorded'}): not listed, cannot be paired")
+    states: dict[str, dict[str, int]] = {}
+    for p in data["participants"]:
         if p.get("state") and p["role"] != "coordinator":
-            lines.append(f"  {p['email']}: {p['state']}")
+            by_role = states.setdefault(p["role"], {})
+            by_role[p["state"]] = by_role.get(p["state"], 0) + 1
+    for role, counts in sorted(states.items()):
+        lines.append(f"  {role}s: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     for p in data["participants"]:
         if p.get("away_until"):
             lines.append(f"  {p['email']} is away until {p['away_until']}")
