@@ -29,6 +29,13 @@ NOTE_TEMPLATES = (
     "review/unchanged", "review/nothing-to-confirm", "review/waiting-for-partner", "anytime/feedback-empty",
     "anytime/concern-empty", "anytime/capacity-range", "lifecycle/flag-coordinators",
 )
+# Sent by the applier and the service for the scheme features of mailflow/matching.py,
+# when the rules use them (a REQUEST rule; [scheme] pair_list_to; mailflow restrict).
+FEATURE_TEMPLATES = {
+    "request-mentor": ("directory/which", "directory/not-found", "directory/not-available", "directory/mentee-limit",
+                       "directory/conflict-coordinator"),
+}
+ALWAYS_TEMPLATES = ("pairs/list", "eligibility/restricted-coordinator", "eligibility/restored-coordinator")
 
 
 class _SampleHistory:
@@ -39,6 +46,31 @@ class _SampleHistory:
     started = "Monday 2 March 2026"
 
 
+class _SampleDirectory:
+    entries = [
+        {"number": 4, "name": "Dr Ada Byron", "fields": [{"label": "Expertise", "value": "Clinical trials"}], "room": 1},
+        {"number": 7, "name": "Grace Hopper", "fields": [], "room": None},
+    ]
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+_SAMPLE_DIRECTORY = _SampleDirectory()
+
+
+class _SampleRoster:
+    pairs = [{"id": 1, "mentee": "Sam Lee", "mentor": "Dr Ada Byron", "stage": "mentoring",
+              "since": "Monday 2 March 2026"}]
+    registrations = [{"name": "Dr Ada Byron", "email": "mentor@example.org", "registration": "HCPC PYL12345",
+                      "restricted": "", "reason": ""},
+                     {"name": "Grace Hopper", "email": "grace@example.org", "registration": "UKCP 2009123456",
+                      "restricted": "Monday 2 March 2026", "reason": "registration under review"}]
+
+
 def sample_context(config: Config, workflow: Workflow | None) -> dict:
     """Values for every variable a template may use, to render each one as a test."""
     mentor = Recipient("mentor@example.org", "Dr Ada Byron", "mentor", 1)
@@ -47,7 +79,7 @@ def sample_context(config: Config, workflow: Workflow | None) -> dict:
     return {
         "recipient": mentor, "scheme": config.scheme, "reply_address": config.scheme.reply_address("sample"),
         "mentor": mentor, "mentee": mentee, "sender": mentor,
-        "pair": {"id": 1, "state": "introduced", "state_description": "Waiting.", "final": False},
+        "pair": {"id": 1, "state": "introduced", "state_description": "Waiting.", "final": False, "requested": True},
         "now": dt.datetime.now(dt.timezone.utc), "today": "Monday 2 March 2026",
         "coordinators": ", ".join(config.scheme.coordinators), "reply_subject": "Re: sample",
         "settings": dict(workflow.settings) if workflow is not None else {},
@@ -61,7 +93,9 @@ def sample_context(config: Config, workflow: Workflow | None) -> dict:
                   "last_meeting": "Tuesday 3 March 2026", "ended": "Monday 2 November 2026"},
         "counts": {"meetings": 3, "minutes": 135, "interval_days": 30, "notice_hours": 24},
         "agreement": {"version": 2, "in_force": 1, "text": "Location: Cafe", "in_force_text": "Location: Library",
-                      "objectives": ["Submit a grant application"]},
+                      "objectives": ["Submit a grant application"],
+                      "terms": {f.name: "as agreed" for f in (workflow.forms.get("agreement", ())
+                                                               if workflow is not None else ())}},
         "record": _SampleHistory(),
         "when": lambda value: "Tuesday 3 March 2026 at 14:00",
         "form": "Location: \nFrequency: ", "forms": {"agreement": "Location: Cafe", "checkin": "Pulse: ",
@@ -90,6 +124,11 @@ def sample_context(config: Config, workflow: Workflow | None) -> dict:
         "proposed": "Friday 12 June 2026", "current": "Wednesday 3 June 2026", "review": "Friday 12 June 2026",
         "paused_until": "Monday 1 June 2026", "reason_given": True, "concern_text": "I am worried about ...",
         "capacity": 2, "available": True, "flag": "silent", "count": 2, "progress_given": {"1": 4}, "next_problem": "",
+        # The directory, the scheme's pairs and registrations (mailflow/matching.py).
+        "directory": _SAMPLE_DIRECTORY, "roster": _SampleRoster(), "current_pairs": _SampleRoster.pairs,
+        "choice": "Ada", "requested": "Dr Ada Byron", "reason": "registration under review",
+        "affected": [{"id": 3, "mentee": "Sam Lee", "state": "active"}],
+        "restricted": {"name": "Dr Ada Byron", "email": "mentor@example.org"},
     }
 
 
@@ -115,10 +154,12 @@ def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool, str
     except MailflowError as exc:
         yield False, f"rules: {exc}"
 
-    renderer = Renderer(config.scheme.templates)
-    names = [(n, "") for n in NOTE_TEMPLATES]
+    renderer = Renderer(config.scheme.templates, workflow.template_folders if workflow is not None else ())
+    names = [(n, "") for n in (*NOTE_TEMPLATES, *ALWAYS_TEMPLATES)]
     if workflow is not None:
         names += [(n, str(where)) for n, where in workflow.templates()]
+        used = {a.split(":", 1)[0] for r in workflow.rules for a in r.do}
+        names += [(n, "") for action, ts in FEATURE_TEMPLATES.items() if action in used for n in ts]
     ctx = sample_context(config, workflow)
     bad = 0
     for name, where in dict(names).items():

@@ -58,21 +58,33 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
 
 @main.command()
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+@click.option("--scheme", "scheme", metavar="NAME", default=None,
+              help="A shipped scheme preset to run: research-e-mentoring, professional-society, "
+                   "global-health-trials, clinical-training (default: the default scheme).")
 @click.pass_context
-def init(ctx: click.Context, force: bool) -> None:
+def init(ctx: click.Context, force: bool, scheme: str | None) -> None:
     """Write a starter config and create the database.
 
     \b
     Example:
-        mailflow init && $EDITOR mailflow.toml && mailflow check
+        mailflow init --scheme clinical-training && $EDITOR mailflow.toml && mailflow check
     """
+    from .schemes import describe, preset_config
+
     path = find_path(ctx.obj["config"])
+    text = preset_config(scheme) if scheme else None  # an unknown preset fails before anything is written
     if path.exists() and not force:
         click.echo(f"{path} exists; keeping it (use --force to overwrite).")
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shipped("config.example.toml"), path)
+        if text is None:
+            shutil.copyfile(shipped("config.example.toml"), path)
+        else:
+            path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path}: edit [scheme], [imap] and [smtp], then run `mailflow check`.")
+    if scheme:
+        for line in describe(scheme):
+            click.echo(line)
     from .store import Store
 
     config = load(path)
@@ -151,6 +163,35 @@ def close(ctx: click.Context, pair_id: int, reason: str) -> None:
                f"{queued} emails queued")
 
 
+@main.command()
+@click.argument("email")
+@click.option("--reason", required=True, metavar="TEXT",
+              help="Why (e.g. a restriction on their registration), for the coordinators only.")
+@click.pass_context
+def restrict(ctx: click.Context, email: str, reason: str) -> None:
+    """Make a mentor ineligible: not listed in the directory and not pairable.
+
+    Their active pairs are not ended: each is flagged to the coordinators, who are
+    told which, with the reason. `mailflow restore EMAIL` lifts it.
+    """
+    service = _service(ctx)
+    pairs = service.restrict(email, reason)
+    click.echo(f"{email}: restricted; not listed and cannot be paired. "
+               + (f"Flagged to the coordinators: pair(s) {', '.join(map(str, pairs))} (not ended)."
+                  if pairs else "No active pairs."))
+
+
+@main.command()
+@click.argument("email")
+@click.pass_context
+def restore(ctx: click.Context, email: str) -> None:
+    """Lift a mentor's restriction: listed and pairable again; the coordinators are told."""
+    service = _service(ctx)
+    pairs = service.restore(email)
+    click.echo(f"{email}: restored; listed and can be paired again."
+               + (f" Flag lifted on pair(s) {', '.join(map(str, pairs))}." if pairs else ""))
+
+
 @main.command("run-once")
 @click.pass_context
 def run_once_cmd(ctx: click.Context) -> None:
@@ -177,16 +218,26 @@ def run_once_cmd(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.option("--config", "configs", multiple=True, metavar="PATH",
+              help="A scheme's config file; give it once per scheme to run several schemes in one process.")
 @click.pass_context
-def serve(ctx: click.Context) -> None:
+def serve(ctx: click.Context, configs: tuple[str, ...]) -> None:
     """Run until stopped: IMAP IDLE (or polling), the listener if enabled, timers and the outbox.
 
+    With several --config files (`mailflow serve --config trust.toml --config
+    society.toml`), each scheme runs with its own address, mailbox, rules,
+    templates, coordinators and database, and nothing passes between them.
     Stops cleanly on SIGTERM or Ctrl-C.
     """
-    from .runner import Server
+    from .runner import Server, Servers
 
     logging.getLogger().setLevel(logging.INFO)
-    server = Server(_config(ctx))
+    paths = list(configs)
+    source = ctx.parent.get_parameter_source("config") if ctx.parent is not None else None
+    if ctx.obj["config"] and (not paths or source != click.core.ParameterSource.ENVIRONMENT):
+        paths.insert(0, ctx.obj["config"])
+    loaded = [load(find_path(p)) for p in paths] or [_config(ctx)]
+    server = Server(loaded[0]) if len(loaded) == 1 else Servers(loaded)
     server.install_signal_handlers()
     server.run()
 

@@ -143,6 +143,8 @@ class SchemeConfig:
     templates: Path | None
     support: str = ""
     languages: tuple[str, ...] = ("en",)  # what replies are written in (dates are read in these)
+    # Addresses told only who mentors whom (the list of current pairs), whenever it changes.
+    pair_list_to: tuple[str, ...] = ()
 
     @property
     def local_part(self) -> str:
@@ -245,6 +247,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "templates": (str, "", "path"),
         "support": (str, "", None),
         "languages": (list, ["en"], "languages"),
+        "pair_list_to": (list, [], "address-list"),
     },
     "database": {"path": (str, "mailflow.db", "path"), "lock_wait_seconds": (int, 10, "nonnegative")},
     "imap": {
@@ -378,6 +381,10 @@ class _Reader:
         elif check == "addresses":
             if not value:
                 raise self.fail(where, "needs at least one address.")
+            for item in value:
+                if not isinstance(item, str) or not _ADDR.match(parseaddr(item)[1]):
+                    raise self.fail(where, f"{item!r} is not an email address.")
+        elif check == "address-list":  # like "addresses", but may be empty
             for item in value:
                 if not isinstance(item, str) or not _ADDR.match(parseaddr(item)[1]):
                     raise self.fail(where, f"{item!r} is not an email address.")
@@ -515,7 +522,8 @@ def parse(text: str, path: Path) -> Config:
     scheme = r.build("scheme", SchemeConfig)
     scheme = replace(scheme, name=scheme.name.strip(), address=scheme.address.lower(),
                      coordinators=tuple(parseaddr(c)[1].lower() for c in scheme.coordinators),
-                     languages=tuple(dict.fromkeys(scheme.languages)))
+                     languages=tuple(dict.fromkeys(scheme.languages)),
+                     pair_list_to=tuple(parseaddr(a)[1].lower() for a in scheme.pair_list_to))
     imap = r.build("imap", ImapConfig)
     smtp = r.build("smtp", SmtpConfig)
     outbox = r.build("outbox", OutboxConfig)

@@ -1,8 +1,13 @@
 """Read an enrolment CSV file: ``role,name,email`` and any other columns.
 
 Other columns are kept with the participant. mailflow itself reads ``timezone`` (an
-IANA name: dates in their emails and invites are shown in it) and ``capacity`` (how
-many mentees a mentor takes at once).
+IANA name: dates in their emails and invites are shown in it), ``capacity`` (how
+many mentees a mentor takes at once), ``conflicts`` (conflicts of interest,
+``reason:email`` separated by ``;``, e.g. ``examiner:tom@uni.example``: such a pair
+is never made) and ``registration`` (a mentor's professional body and number, e.g.
+``HCPC PYL12345``; a scheme may require it of every mentor, see
+:func:`check_for_scheme`). A scheme's directory shows the columns it names
+(``[settings] directory_fields``).
 
 The whole file is checked before anything is written: a bad row is reported with
 its line number, what is wrong and what to do, and nothing from the file is applied.
@@ -19,6 +24,7 @@ from pathlib import Path
 
 from .errors import CsvError
 from .headers import AddressError, breakers, envelope_address, has_encoded_word
+from .matching import parse_conflicts, registration_problem
 
 ROLES = ("mentor", "mentee", "coordinator")
 REQUIRED = ("role", "name", "email")
@@ -34,6 +40,7 @@ class Person:
     name: str
     email: str
     extra: dict[str, str] = field(default_factory=dict)
+    source: str = "CSV"  # the file's name, for messages
 
 
 def _sendable(email: str) -> bool:
@@ -123,10 +130,29 @@ def parse_csv(text: str, name: str = "CSV") -> list[Person]:
         if extra.get("capacity") and not (extra["capacity"].isdigit() and int(extra["capacity"]) <= 50):
             problems.append(f"{name}:{line}: capacity {extra['capacity']!r} is not a whole number from 0 to 50 "
                             "(how many mentees at once; leave it empty for no limit).")
-        people.append(Person(line, role, person_name, email, extra))
+        if extra.get("conflicts"):
+            _items, wrong = parse_conflicts(extra["conflicts"])
+            problems += [f"{name}:{line}: {w} (the conflicts column is reason:email, several separated by ;)."
+                         for w in wrong]
+        if extra.get("registration") and registration_problem(extra["registration"]):
+            problems.append(f"{name}:{line}: {registration_problem(extra['registration'])}.")
+        people.append(Person(line, role, person_name, email, extra, name))
     if problems:
         more = f"\n({len(problems)} problems; nothing from the file was applied.)"
         raise CsvError("\n".join(problems[:20]) + more)
     if not people:
         raise CsvError(f"{name}: no rows after the header; nothing to enrol.")
     return people
+
+
+def check_for_scheme(people: list[Person], settings: dict) -> None:
+    """The columns a scheme requires (``[settings] mentor_registration_required =
+    true``: every mentor's ``registration``). A row without one is reported with its
+    line number, and nothing from the file is applied."""
+    if settings.get("mentor_registration_required") is not True:
+        return
+    problems = [f"{p.source}:{p.line}: mentor {p.email} has no registration; this scheme requires every mentor's "
+                "professional registration, the body and the number (a registration column, e.g. HCPC PYL12345)."
+                for p in people if p.role == "mentor" and not p.extra.get("registration", "").strip()]
+    if problems:
+        raise CsvError("\n".join(problems[:20]) + f"\n({len(problems)} problems; nothing from the file was applied.)")

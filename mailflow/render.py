@@ -99,10 +99,13 @@ class Rendered:
 
 
 class Renderer:
-    """Loads templates from an optional custom folder, then the shipped ones."""
+    """Loads templates from an optional custom folder (``[scheme] templates``), then the
+    scheme preset's own ``templates/`` folders (``extra``, nearest first), then the
+    shipped ones: the first folder that has a template wins."""
 
-    def __init__(self, custom: Path | None = None):
+    def __init__(self, custom: Path | None = None, extra: tuple[Path, ...] | list[Path] = ()):
         folders = [str(custom)] if custom else []
+        folders += [str(f) for f in extra]
         folders.append(str(shipped("templates")))
         self.folders = folders
         loader = jinja2.FileSystemLoader(folders)

@@ -7,7 +7,8 @@ Only one consumer runs per database (:mod:`mailflow.lock`): ``serve`` holds the 
 for its whole life, ``run-once`` for its cycle; a second one waits briefly, then
 exits with a message.
 
-``serve`` runs cycles in the main thread, waiting between them on IMAP IDLE (where
+``serve`` runs cycles in the main thread (with several schemes, :class:`Servers`
+runs one :class:`Server` per scheme, each in a thread of its own), waiting between them on IMAP IDLE (where
 the server has it; otherwise polling every ``poll_seconds``) or on the SMTP/LMTP
 listener. An APScheduler background job fires timers and retries the outbox every
 ``TICK_SECONDS`` with its own database connection, so reminders go out even while
@@ -171,3 +172,74 @@ class Server:
                 inbox.close()
             service.close()
             log.info("stopped")
+
+
+def check_separate(configs: list[Config]) -> None:
+    """Several schemes in one process must share nothing: not a config file, a
+    database, an address, a mailbox folder or a listener port. Raises ConfigError
+    naming both files."""
+    from .errors import ConfigError
+
+    seen: dict[tuple, Config] = {}
+    for config in configs:
+        keys = [(("config", config.path), "the same config file"),
+                (("database", config.database_path.resolve()), f"the database {config.database_path}"),
+                (("address", config.scheme.address), f"the address {config.scheme.address}")]
+        if config.imap.enabled:
+            keys.append((("imap", config.imap.host.lower(), config.imap.port, config.imap.username.lower(),
+                          config.imap.folder), f"the mailbox {config.imap.username} {config.imap.folder} at "
+                                               f"{config.imap.host}"))
+        if config.listener.enabled:
+            keys.append((("listener", config.listener.host, config.listener.port),
+                         f"the listener port {config.listener.host}:{config.listener.port}"))
+        for key, what in keys:
+            if key in seen:
+                raise ConfigError(f"{config.path} and {seen[key].path} share {what}: each scheme served together "
+                                  "needs its own config, database, address, mailbox folder and listener port.")
+            seen[key] = config
+
+
+class Servers:
+    """``mailflow serve --config a.toml --config b.toml``: one :class:`Server` per
+    scheme, each in its own thread with its own service, database, rules, templates,
+    mailbox and scheduler. SIGTERM stops them all; if one fails, the others are
+    stopped too and the process exits with an error, so a supervisor restarts it."""
+
+    def __init__(self, configs: list[Config], clock: Clock | None = None):
+        check_separate(configs)
+        for config in configs:  # rules and templates that do not load fail here, before anything runs
+            Service(config, clock=clock).close()
+        self.servers = [Server(c, clock) for c in configs]
+        self.failed: list[tuple[str, BaseException]] = []
+
+    def stop(self, *_args) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def _run(self, server: Server) -> None:
+        try:
+            server.run()
+        except BaseException as exc:  # noqa: BLE001 - reported, and everything stops
+            log.exception("scheme %s (%s) failed; stopping every scheme", server.config.scheme.name, server.config.path)
+            self.failed.append((server.config.scheme.name, exc))
+            self.stop()
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=self._run, args=(s,), name=f"scheme:{s.config.scheme.name}", daemon=True)
+                   for s in self.servers]
+        for s, t in zip(self.servers, threads):
+            log.info("serving %s (%s) from %s", s.config.scheme.name, s.config.scheme.address, s.config.path)
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.5)
+        if self.failed:
+            from .errors import MailflowError
+
+            name, exc = self.failed[0]
+            raise MailflowError(f"scheme {name} stopped with an error ({type(exc).__name__}: {exc}); "
+                                "every scheme was stopped") from exc

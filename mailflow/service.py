@@ -22,11 +22,11 @@ import re
 import traceback
 from dataclasses import dataclass, field, replace
 
-from . import parse
+from . import matching, parse
 from .calendar import is_calendar_reply
 from .clock import Clock, SecretTokens, SystemClock, TokenSource, iso, parse_iso
 from .config import Config
-from .enrol import Person
+from .enrol import Person, check_for_scheme
 from .errors import MailflowError, StateError
 from .inbound import receive
 from .match import Match, match
@@ -36,7 +36,7 @@ from .render import Renderer
 from .store import Store, StoreError, store_error
 from .workflow import engine
 from .workflow.apply import Applier, Subject
-from .workflow.decisions import MarkBouncing, Outcome, Record, Send, SetAway
+from .workflow.decisions import MarkBouncing, Outcome, Record, Send, SetAway, SetFacts
 from .workflow.loader import ANYTIME, load_workflow, rules_folder
 
 log = logging.getLogger("mailflow")
@@ -73,7 +73,7 @@ class Service:
         self.tokens = tokens or SecretTokens()
         self.store = store or Store(config.database_path)
         self.workflow = load_workflow(rules_folder(config.scheme.rules, config.path.parent))
-        self.renderer = Renderer(config.scheme.templates)
+        self.renderer = Renderer(config.scheme.templates, self.workflow.template_folders)
         self.applier = Applier(self.store, config, self.workflow, self.renderer, self.tokens)
 
     def close(self) -> None:
@@ -85,6 +85,8 @@ class Service:
         """Add or update participants, all in one transaction. Returns counts."""
         now = self.clock.now()
         counts = {"added": 0, "updated": 0, "unchanged": 0}
+        check_for_scheme(people, self.workflow.settings)  # a column the scheme requires: all or nothing
+        new: list[tuple[int, Person]] = []
         with self.store.transaction():
             for p in people:
                 row = self.store.participant_by_email(p.email)
@@ -93,11 +95,7 @@ class Service:
                     self.store.log("enrolled", now, participant_id=pid, role=p.role)
                     counts["added"] += 1
                     if p.role in ("mentor", "mentee"):
-                        # The rules' enrolment step (a welcome, say), once, with the row's settings.
-                        self._settings_from_csv(p)
-                        person = _recipient(self.store.participant(pid))
-                        self.applier.apply(engine.on_enrol(self.workflow, p.role),
-                                           Subject(sender=person, key=f"enrol:{pid}"), now)
+                        new.append((pid, p))
                 elif row["status"] in ("bouncing", "stopped"):
                     # Enrolling an address again confirms it: mail to it is tried again.
                     self.store.update("participants", row["id"], name=p.name, role=p.role, status="active",
@@ -117,6 +115,12 @@ class Service:
                 else:
                     counts["unchanged"] += 1
                 self._settings_from_csv(p)
+            # The rules' enrolment step (a welcome, the directory of mentors), once, for each
+            # one added: after every row is in, so a directory lists the mentors of this file too.
+            for pid, p in new:
+                person = _recipient(self.store.participant(pid))
+                self.applier.apply(engine.on_enrol(self.workflow, p.role),
+                                   Subject(sender=person, key=f"enrol:{pid}"), now)
         return counts
 
     def _settings_from_csv(self, p: Person) -> None:
@@ -130,7 +134,8 @@ class Service:
         )
 
     def pair(self, mentee_email: str, mentor_email: str) -> int:
-        """Pair a mentee with a mentor and queue the introductions."""
+        """Pair a mentee with a mentor and queue the introductions. The checks are
+        :func:`mailflow.matching.pairing_problem`, the same as for a mentee's REQUEST."""
         now = self.clock.now()
         with self.store.transaction():
             mentee = self.store.participant_by_email(mentee_email)
@@ -140,33 +145,73 @@ class Service:
                     raise StateError(f"{who} is not enrolled. Enrol them first: mailflow enrol --csv FILE.")
                 if row["role"] != role:
                     raise StateError(f"{who} is enrolled as a {row['role']}, not a {role}.")
-            active = [p for p in self.store.live_pairs(mentee["id"], self._final_states())
-                      if p["mentee_id"] == mentee["id"]]
-            if active:
-                p = active[0]
-                raise StateError(
-                    f"{mentee['email']} is already paired with {p['mentor_email']} (pair {p['id']}, "
-                    f"state {p['state']}). Close that pair first: mailflow close {p['id']} [--reason TEXT]."
-                )
-            if mentee["status"] == "bouncing" or mentor["status"] == "bouncing":
-                bad = mentee["email"] if mentee["status"] == "bouncing" else mentor["email"]
-                raise StateError(f"email to {bad} has bounced; fix the address (re-enrol) before pairing.")
-            for row in (mentee, mentor):
-                if row["status"] == "stopped":
-                    raise StateError(f"{row['email']} asked to stop receiving email (STOP); talk to them, then "
-                                     "enrol them again to clear it, before pairing.")
-            if not mentor["available"]:
-                raise StateError(f"{mentor['email']} is not available for new mentees (they replied UNAVAILABLE); "
-                                 "they can reply AVAILABLE when they are.")
-            live = len(self.store.live_pairs(mentor["id"], self._final_states()))
-            if mentor["capacity"] is not None and live >= mentor["capacity"]:
-                raise StateError(f"{mentor['email']} is at capacity: {live} live pair(s), capacity "
-                                 f"{mentor['capacity']}. They can raise it by replying CAPACITY <n>.")
-            pair_id = self.store.insert("pairs", {"mentee_id": mentee["id"], "mentor_id": mentor["id"],
-                                                  "state": "new", "state_since": iso(now), "created_at": iso(now)})
-            pair = self.store.pair(pair_id)
-            self.applier.apply(engine.on_start(self.workflow), Subject(pair=pair, key=f"pair:{pair_id}:start"), now)
-        return pair_id
+            problem = matching.pairing_problem(self.store, self.workflow, mentee, mentor)
+            if problem is not None:
+                self.store.log("pair-refused", now, participant_id=mentee["id"], mentor_id=mentor["id"],
+                               problem=problem.kind)
+                raise StateError(problem.message)
+            return self.applier.start_pair(mentee["id"], mentor["id"], now)
+
+    # ------------------------------------------------------------------ eligibility
+
+    def restrict(self, email: str, reason: str) -> list[int]:
+        """A mentor is no longer eligible (a restricted professional registration, say):
+        not listed in the directory and not pairable until :meth:`restore`. Their live
+        pairs are not ended: each is flagged ``mentor-restricted`` and the coordinators
+        are told which, with the reason. Returns the flagged pairs' numbers."""
+        now = self.clock.now()
+        reason = " ".join(reason.split())
+        if not reason:
+            raise StateError("give the reason: mailflow restrict EMAIL --reason TEXT (kept for the coordinators).")
+        with self.store.transaction():
+            row = self._mentor(email)
+            if row.get("restricted_at"):
+                raise StateError(f"{row['email']} is already restricted since {row['restricted_at'][:10]} "
+                                 f"({row['restricted_reason']}).")
+            self.store.update("participants", row["id"], restricted_at=iso(now), restricted_reason=reason[:300])
+            self.store.log("restricted", now, participant_id=row["id"])
+            live = [p for p in self.store.live_pairs(row["id"], self._final_states()) if p["mentor_id"] == row["id"]]
+            self._flag_pairs(live, "mentor-restricted", True, now)
+            affected = [{"id": p["id"], "mentee": p["mentee_name"], "state": p["state"]} for p in live]
+            self.applier.apply((Send("eligibility/restricted-coordinator", "coordinators",
+                                     vars={"restricted": {"name": row["name"], "email": row["email"]},
+                                           "reason": reason, "affected": affected}),),
+                               Subject(key=f"restrict:{row['id']}:{iso(now)}"), now)
+            return [p["id"] for p in live]
+
+    def restore(self, email: str) -> list[int]:
+        """Lift a restriction: the mentor is listed and pairable again; the flag comes
+        off their pairs and the coordinators are told. Returns those pairs' numbers."""
+        now = self.clock.now()
+        with self.store.transaction():
+            row = self._mentor(email)
+            if not row.get("restricted_at"):
+                raise StateError(f"{row['email']} is not restricted; nothing to restore.")
+            self.store.update("participants", row["id"], restricted_at=None, restricted_reason=None)
+            self.store.log("restored", now, participant_id=row["id"])
+            live = [p for p in self.store.live_pairs(row["id"], self._final_states()) if p["mentor_id"] == row["id"]]
+            self._flag_pairs(live, "mentor-restricted", False, now)
+            self.applier.apply((Send("eligibility/restored-coordinator", "coordinators",
+                                     vars={"restricted": {"name": row["name"], "email": row["email"]},
+                                           "affected": [{"id": p["id"], "mentee": p["mentee_name"],
+                                                         "state": p["state"]} for p in live]}),),
+                               Subject(key=f"restore:{row['id']}:{iso(now)}"), now)
+            return [p["id"] for p in live]
+
+    def _mentor(self, email: str) -> dict:
+        row = self.store.participant_by_email(email)
+        if row is None:
+            raise StateError(f"{email} is not enrolled; `mailflow status` lists everyone.")
+        if row["role"] != "mentor":
+            raise StateError(f"{email} is enrolled as a {row['role']}; only mentors are restricted and restored.")
+        return row
+
+    def _flag_pairs(self, pairs: list[dict], flag: str, on: bool, now: dt.datetime) -> None:
+        for p in pairs:
+            flags = [f for f in (self.store.facts(p["id"]).get("flags") or []) if f != flag]
+            self.applier.apply((SetFacts({"flags": flags + [flag] if on else flags}),
+                                Record(f"flag-{'set' if on else 'lifted'}", {"flag": flag})),
+                               Subject(pair=p, key=f"flag:{p['id']}:{flag}:{iso(now)}"), now)
 
     # ------------------------------------------------------------------ inbound
 
@@ -464,6 +509,7 @@ class Service:
         A recurring timer writes its next occurrence when it fires (once, however long
         the service was down)."""
         now = self.clock.now()
+        self._schedule_scheme_timers(now)
         due = self.store.all("SELECT * FROM timers WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id",
                              (iso(now),))
         fired = 0
@@ -472,6 +518,9 @@ class Service:
                 if self.store.scalar("SELECT status FROM timers WHERE id = ?", (t["id"],)) != "pending":
                     continue  # another process got there first
                 spec = self.workflow.timer(t["name"])
+                if t["pair_id"] is None and t["participant_id"] is None:
+                    fired += self._fire_scheme_timer(t, spec, now)
+                    continue
                 if t["pair_id"] is None:
                     fired += self._fire_participant_timer(t, spec, now)
                     continue
@@ -497,10 +546,43 @@ class Service:
                 sender = _recipient(person) if person is not None else None
                 self.applier.apply(outcome.decisions, Subject(pair=pair, sender=sender, key=f"timer:{t['id']}"), now)
                 self.store.update("timers", t["id"], status="fired" if outcome.status == "processed" else "cancelled")
-                if outcome.status == "processed" and spec.every is not None and pair["state"] in spec.states:
+                # A recurring timer comes round again even when its actions found nothing to do this time.
+                if spec.every is not None and pair["state"] in spec.states:
                     self.applier.reschedule(pair, spec, parse_iso(t["due_at"]), now)
                 fired += outcome.status == "processed"
         return fired
+
+    def _schedule_scheme_timers(self, now: dt.datetime) -> None:
+        """Each of the scheme's own timers (``scope = "scheme"``) has its next row: the
+        first ``after`` the service first ran with it, then ``every`` so long (once after
+        downtime, never a backlog)."""
+        for spec in self.workflow.scheme_timers:
+            with self.store.transaction():
+                last = self.store.one("SELECT status, due_at FROM timers WHERE name = ? AND pair_id IS NULL AND "
+                                      "participant_id IS NULL ORDER BY id DESC LIMIT 1", (spec.name,))
+                if last is not None and (last["status"] == "pending" or spec.every is None):
+                    continue
+                if last is None:
+                    due = self.applier.due(spec.when, {}, now)
+                else:
+                    due = self.applier.due(spec.every, {}, parse_iso(last["due_at"]))
+                    step = due - parse_iso(last["due_at"]) if due is not None else None
+                    while due is not None and step and step > dt.timedelta(0) and due <= now:
+                        due += step
+                if due is None:
+                    continue
+                self.store.conn.execute(
+                    "INSERT OR IGNORE INTO timers (key, pair_id, name, state, due_at, participant_id) "
+                    "VALUES (?, NULL, ?, 'scheme', ?, NULL)", (f"scheme:{spec.name}:{iso(due)}", spec.name, iso(due)))
+
+    def _fire_scheme_timer(self, t: dict, spec, now: dt.datetime) -> int:
+        if spec is None or not spec.scheme:
+            self.store.update("timers", t["id"], status="cancelled")
+            return 0
+        outcome = engine.on_scheme_timer(self.workflow, spec)
+        self.applier.apply(outcome.decisions, Subject(key=f"timer:{t['id']}"), now)
+        self.store.update("timers", t["id"], status="fired")
+        return 1
 
     def _fire_participant_timer(self, t: dict, spec, now: dt.datetime) -> int:
         """A timer of a person (a welcome reminder, the end of a window to find a mentor)."""

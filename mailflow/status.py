@@ -84,11 +84,11 @@ def gather(service, email: str | None = None) -> dict[str, Any]:
         raise MailflowError(f"{email} is not enrolled; see `mailflow status` for everyone.")
     now = service.clock.now()
     pairs = [pair_view(service, p, now) for p in store.pairs(email)]
-    people = store.all("SELECT email, name, role, status, away_until, available, capacity, timezone "
-                       "FROM participants ORDER BY role, email"
+    columns = ("email, name, role, status, away_until, available, capacity, timezone, state, restricted_at, "
+               "restricted_reason")
+    people = store.all(f"SELECT {columns} FROM participants ORDER BY role, email"
                        if not email else
-                       "SELECT email, name, role, status, away_until, available, capacity, timezone "
-                       "FROM participants WHERE email = ?",
+                       f"SELECT {columns} FROM participants WHERE email = ?",
                        () if not email else (email.lower(),))
     for person in people:
         person["available"] = bool(person["available"])
@@ -141,6 +141,17 @@ def format_text(data: dict[str, Any]) -> str:
     for p in data["participants"]:
         if p["status"] != "active":
             lines.append(f"  ! {p['email']} is {p['status']}")
+    for p in data["participants"]:
+        if p.get("restricted_at"):
+            lines.append(f"  ! {p['email']} is restricted since {p['restricted_at'][:10]} "
+                         f"({p.get('restricted_reason') or 'no reason recorded'}): not listed, cannot be paired")
+    states: dict[str, dict[str, int]] = {}
+    for p in data["participants"]:
+        if p.get("state") and p["role"] != "coordinator":
+            by_role = states.setdefault(p["role"], {})
+            by_role[p["state"]] = by_role.get(p["state"], 0) + 1
+    for role, counts in sorted(states.items()):
+        lines.append(f"  {role}s: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     for p in data["participants"]:
         if p.get("away_until"):
             lines.append(f"  {p['email']} is away until {p['away_until']}")

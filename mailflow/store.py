@@ -7,7 +7,8 @@ effects happen after the commit, in :mod:`mailflow.outbox` and :mod:`mailflow.in
 
 Tables (see :data:`MIGRATIONS` for the exact columns):
 
-- ``participants``: mentors, mentees and coordinators, by address.
+- ``participants``: mentors, mentees and coordinators, by address (a mentor may be
+  restricted: ``restricted_at``, ``restricted_reason``).
 - ``pairs``: a mentee and a mentor, and the pair's workflow state.
 - ``tokens``: the reply tokens carried by our emails, each bound to one participant,
   one pair and the kind of email it came with (the reply context).
@@ -264,6 +265,18 @@ def _participant_states(db: sqlite_utils.Database) -> None:
     )
     db["timers"].transform(not_null={"pair_id": False})
     db.executescript("CREATE INDEX IF NOT EXISTS timers_participant ON timers(participant_id, status);")
+
+
+@MIGRATIONS(name="0004_eligibility")
+def _eligibility(db: sqlite_utils.Database) -> None:
+    """A mentor made ineligible by a coordinator (``mailflow restrict``), and why: not
+    listed in the directory and not pairable until ``mailflow restore``."""
+    db.executescript(
+        """
+        ALTER TABLE participants ADD COLUMN restricted_at TEXT;      -- when restricted (NULL: eligible)
+        ALTER TABLE participants ADD COLUMN restricted_reason TEXT;  -- the coordinators' reason
+        """
+    )
 
 
 class StoreError(MailflowError):

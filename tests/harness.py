@@ -37,9 +37,11 @@ mentor,Grace Hopper,grace@hospital.test,Oncology
 
 
 def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_address: str | None = None,
-                 imap_port: int | None = None, poll_seconds: int = 1, extra: str = "") -> Path:
-    """A mailflow.toml for the test's servers. The IMAP password goes in an env var."""
-    path = directory / "mailflow.toml"
+                 imap_port: int | None = None, poll_seconds: int = 1, extra: str = "", scheme: str = "",
+                 password_env: str = "MF_TEST_IMAP_PASSWORD", name: str = "mailflow.toml") -> Path:
+    """A mailflow.toml for the test's servers. The IMAP password goes in an env var.
+    ``scheme`` holds more [scheme] lines (rules = "NAME", pair_list_to = [...])."""
+    path = directory / name
     path.write_text(textwrap.dedent(f"""\
         [scheme]
         name = "Test Mentoring Scheme"
@@ -47,7 +49,7 @@ def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_ad
         coordinators = ["coordinator@scheme.test"]
         timezone = "Europe/London"
         date_order = "DMY"
-
+        """) + scheme + textwrap.dedent(f"""
         [database]
         path = "mailflow.db"
 
@@ -55,7 +57,7 @@ def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_ad
         host = "{account.host}"
         port = {imap_port or account.port}
         username = "{account.username}"
-        password_env = "MF_TEST_IMAP_PASSWORD"
+        password_env = "{password_env}"
         tls = "none"
         folder = "INBOX"
         processed_folder = "Processed"

@@ -30,12 +30,12 @@ class Journey:
                  scheme: str = ""):
         """With ``account`` None there is no IMAP: replies are handed to the service as the
         SMTP listener would hand them (for tests about time, not transport). ``scheme``
-        holds more [scheme] keys (rules, templates) for that case."""
+        holds more [scheme] keys (rules, templates, pair_list_to)."""
         import os
 
         if account is not None:
             os.environ["MF_TEST_IMAP_PASSWORD"] = account.password
-            self.config_path = write_config(directory, account, sink, extra=extra)
+            self.config_path = write_config(directory, account, sink, extra=extra, scheme=scheme)
         else:
             self.config_path = directory / "mailflow.toml"
             self.config_path.write_text(

@@ -1,6 +1,6 @@
 """Every email template, rendered with realistic data and checked in a real browser.
 
-    scripts/emails [TEMPLATE ...] [--out DIR] [--widths 600,375]
+    scripts/emails [TEMPLATE ...] [--out DIR] [--widths 600,375] [--rules PRESET]
 
 Each template is rendered through mailflow's own path: a scheme is enrolled
 (hard names, long addresses, a right-to-left name), pairs are made, and the email
@@ -61,15 +61,17 @@ WIDTHS = (600, 375)
 
 COORDINATOR = "jo.okonkwo-whitfield@research-office.university-hospital.example"
 PEOPLE = f"""\
-role,name,email,greeting,department
-coordinator,Jo Okonkwo-Whitfield,{COORDINATOR},Jo,Research Office
-mentor,Prof. Dr. med. Hans-Joachim Müller-Lüdenscheidt,hans-joachim.mueller-luedenscheidt@klinikum.universitaet-beispiel.example,Hans,Cardiology
-mentee,Siobhán Ní Bhriain,siobhan.nibhriain@university.example,,Pharmacy Practice
-mentor,Dr Grace Park,grace.park@hospital.example,Dr Park,Oncology
-mentee,محمد عبد الله,m.abdullah@university.example,,Nursing
-mentor,Associate Professor Kim Min-jun,kim.minjun@hospital.example,,Surgery
-mentee,Zoë O'Connor,zoe.oconnor@university.example,Zoë,Physiotherapy
+role,name,email,greeting,department,registration,expertise,sector,location
+coordinator,Jo Okonkwo-Whitfield,{COORDINATOR},Jo,Research Office,,,,
+mentor,Prof. Dr. med. Hans-Joachim Müller-Lüdenscheidt,hans-joachim.mueller-luedenscheidt@klinikum.universitaet-beispiel.example,Hans,Cardiology,GMC 1234567,Interventional cardiology and clinical trials in heart failure,NHS teaching hospital,Universitätsklinikum Beispielstadt
+mentee,Siobhán Ní Bhriain,siobhan.nibhriain@university.example,,Pharmacy Practice,,,,
+mentor,Dr Grace Park,grace.park@hospital.example,Dr Park,Oncology,HCPC PYL12345,Oncology pharmacy,Hospital,Leeds
+mentee,محمد عبد الله,m.abdullah@university.example,,Nursing,,,,
+mentor,Associate Professor Kim Min-jun,kim.minjun@hospital.example,,Surgery,GMC 7654321,Surgical training,,
+mentee,Zoë O'Connor,zoe.oconnor@university.example,Zoë,Physiotherapy,,,,
+mentor,Dr Ada Lovelace,ada.lovelace@hospital.example,,Statistics,HCPC PYL99999,Trial statistics,University,York
 """
+OBSERVER = "personal-development-tutor.clinical-psychology@university-hospital.example"
 MENTOR_1, MENTEE_1 = "hans-joachim.mueller-luedenscheidt@klinikum.universitaet-beispiel.example", \
     "siobhan.nibhriain@university.example"
 MENTOR_2, MENTEE_2 = "grace.park@hospital.example", "m.abdullah@university.example"
@@ -140,10 +142,11 @@ class Email:
 
 
 @contextmanager
-def scheme(directory: Path) -> Iterator[Service]:
+def scheme(directory: Path, rules: str = "default") -> Iterator[Service]:
     """A service with the people of :data:`PEOPLE` enrolled and three pairs:
     1 just introduced, 2 agreeing with the agreement half filled in, 3 meeting with
-    version 1 of its agreement in force, a review date and a next meeting."""
+    version 1 of its agreement in force, a review date and a next meeting. ``rules``
+    is the shipped scheme (a preset) whose rules and templates are used."""
     config = directory / "mailflow.toml"
     config.write_text(textwrap.dedent(f"""\
         [scheme]
@@ -152,6 +155,7 @@ def scheme(directory: Path) -> Iterator[Service]:
         coordinators = ["{COORDINATOR}", "mentoring-office@university-hospital.example"]
         timezone = "Europe/London"
         date_order = "DMY"
+        rules = "{rules}"
 
         [database]
         path = "mailflow.db"
@@ -256,8 +260,39 @@ def _notes(service: Service) -> dict[str, list[dict[str, Any]]]:
                   "detail": "550 5.1.1 <siobhan.nibhriain@university.example>: Recipient address rejected: "
                             "User unknown in virtual mailbox table"})],
         "notes/bounced": [dict(to="coordinators", vars={"failed_to": MENTEE_2, "role": "mentee"})],
+        # Choosing a mentor from the directory (mailflow/matching.py), eligibility, the list of pairs.
+        "directory/list": [dict(sender=MENTEE_1, to="sender", expects=_has(wf, "directory"))],
+        "directory/which": [dict(sender=MENTEE_1, expects=_has(wf, "directory"), their="Re: Choose your mentor")],
+        "directory/not-found": [dict(sender=MENTEE_1, expects=_has(wf, "directory"), their="Re: Choose your mentor",
+                                     vars={"choice": "Dr Park the oncologist", "candidates": ["Dr Grace Park"]})],
+        "directory/not-available": [dict(sender=MENTEE_1, expects=_has(wf, "directory"), their="Mentoring",
+                                         vars={"requested": "Associate Professor Kim Min-jun"})],
+        "directory/mentee-limit": [dict(sender=MENTEE_3, expects="anytime", their="Mentoring",
+                                        vars={"requested": "Dr Grace Park", "problem": "mentee-limit"})],
+        "directory/conflict-coordinator": [dict(
+            to="coordinators", sender=MENTEE_1,
+            vars={"requested": "Dr Grace Park", "reason": "examiner",
+                  "problem": f"{MENTEE_1} and {MENTOR_2} have a conflict of interest: examiner (in the conflicts "
+                             f"column of {MENTOR_2}). They cannot be paired; choose another mentor."})],
+        "eligibility/restricted-coordinator": [dict(
+            to="coordinators", vars={"restricted": {"name": "Dr Grace Park", "email": MENTOR_2},
+                                     "reason": "HCPC: conditions of practice imposed while an investigation is open",
+                                     "affected": [{"id": 2, "mentee": "محمد عبد الله", "state": "agreeing"}]})],
+        "eligibility/restored-coordinator": [dict(
+            to="coordinators", vars={"restricted": {"name": "Dr Grace Park", "email": MENTOR_2},
+                                     "affected": [{"id": 2, "mentee": "محمد عبد الله", "state": "agreeing"}]})],
+        "eligibility/check-registrations": [dict(to="coordinators")],
+        "pairs/list": [dict(to="observer")],
+        "onboarding/reminder": [dict(sender=MENTEE_1, to="sender", expects=_has(wf, "directory"))],
+        "onboarding/window-ended-coordinator": [dict(sender=MENTEE_1, to="coordinators")],
+        "meetings/below-commitment": [dict(pair=3, to="mentor", expects="anytime", vars={"count": 1})],
     }
     return notes
+
+
+def _has(wf, context: str) -> str:
+    """``context`` if the scheme's rules have it, else ``anytime``."""
+    return context if context in wf.replies else "anytime"
 
 
 def _rule_sends(service: Service) -> dict[str, list[dict[str, Any]]]:
@@ -282,15 +317,18 @@ def _rule_sends(service: Service) -> dict[str, list[dict[str, Any]]]:
     for timer in wf.timers:
         for spec in timer.send:
             add(spec, timer.state, None)
+    for spec in (s for e in wf.enrol.values() for s in e.send):
+        found.setdefault(spec.template, [dict(sender=MENTEE_1, to=spec.to, expects=spec.expects, their="")])
     return found
 
 
-def render(names: list[str] | None = None, directory: Path | None = None) -> list[Email]:
-    """Render each template named (default: every template) as it would be sent."""
+def render(names: list[str] | None = None, directory: Path | None = None, rules: str = "default") -> list[Email]:
+    """Render each template named (default: every template) as it would be sent, in the
+    shipped scheme ``rules`` (its own templates first)."""
     own = directory is None
     directory = directory or Path(tempfile.mkdtemp(prefix="mailflow-emails-"))
     try:
-        with scheme(directory) as service:
+        with scheme(directory, rules) as service:
             specs = {**_rule_sends(service), **_notes(service)}
             wanted = names or service.renderer.names()
             unknown = [n for n in wanted if not service.renderer.exists(n)]
@@ -318,6 +356,13 @@ def _queue(service: Service, template: str, case: dict[str, Any], n: int) -> Ema
     subject = Subject(pair=pair, sender=sender, their_subject=case.get("their", ""), key=f"preview:{n}",
                       in_reply_to="reply-1@webmail.example" if to == "sender" else "")
     with store.transaction():
+        if to == "observer":  # [scheme] pair_list_to: someone outside the scheme, told who mentors whom
+            from mailflow import matching
+
+            ids = service.applier.queue_pair_list([OBSERVER], matching.current_pairs(store, service.workflow),
+                                                  service.clock.now(), key=f"preview:{n}")
+            row = store.one("SELECT raw FROM outbox WHERE id = ?", (ids[0],))
+            return Email(template, case.get("variant", ""), "stranger", row["raw"], {}, None)
         ids = service.applier.apply([Send(template, to, expects, case.get("vars", {}), exempt=True)], subject,
                                     service.clock.now())
     if not ids:
@@ -541,9 +586,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("templates", nargs="*", help="e.g. introduction/to-mentor (default: every template)")
     parser.add_argument("--out", type=Path, default=OUT, help=f"where the PNGs and HTML go (default {OUT})")
     parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="viewport widths in px (default 600,375)")
+    parser.add_argument("--rules", default="default",
+                        help="a shipped scheme (preset) whose rules and templates to use, e.g. clinical-training")
     args = parser.parse_args(argv)
     widths = tuple(int(w) for w in args.widths.split(","))
-    emails = render(args.templates or None)
+    emails = render(args.templates or None, rules=args.rules)
     failed = 0
     with Browser() as browser:
         for mail in emails:

@@ -18,6 +18,12 @@ from mailflow.render import Renderer, flowed
 from servers import free_ports
 
 TEMPLATES = Renderer().names()
+# Each preset's own templates (rules/NAME/templates/), rendered in that preset.
+ROOT = Path(__file__).resolve().parent.parent
+PRESET_TEMPLATES = [(preset.name, name) for preset in sorted((ROOT / "rules").iterdir())
+                    if (preset / "templates").is_dir()
+                    for name in Renderer(None, [preset / "templates"]).names()
+                    if (preset / "templates" / f"{name}.txt").is_file()]
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +47,21 @@ def test_every_email_reads_well_in_a_browser(template, browser, emails):
         assert preview.check(mail, browser, preview.OUT) == [], mail.slug
         for png in (f"{mail.slug}-600.png", f"{mail.slug}-375.png", f"{mail.slug}-375-dark.png"):
             assert (preview.OUT / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+
+
+_PRESET_EMAILS: dict[str, list[preview.Email]] = {}
+
+
+@pytest.mark.parametrize("preset, template", PRESET_TEMPLATES)
+def test_every_preset_email_reads_well_in_a_browser(preset, template, browser):
+    if preset not in _PRESET_EMAILS:
+        names = [n for p, n in PRESET_TEMPLATES if p == preset]
+        _PRESET_EMAILS[preset] = preview.render(names, rules=preset)
+    mails = [m for m in _PRESET_EMAILS[preset] if m.template == template]
+    assert mails, f"{preset}: {template} was not rendered"
+    out = preview.OUT / preset
+    for mail in mails:
+        assert preview.check(mail, browser, out) == [], f"{preset}: {mail.slug}"
 
 
 def broken(html: str, text: str) -> preview.Email:

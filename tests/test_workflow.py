@@ -144,5 +144,6 @@ def test_broken_rule_file_is_reported_as_file_and_line(tmp_path, old, new, needl
 
 
 def test_unknown_rules_name_lists_the_shipped_ones():
-    with pytest.raises(RuleError, match="Shipped schemes: default"):
+    with pytest.raises(RuleError, match="Shipped schemes: clinical-training, default, global-health-trials, "
+                                        "professional-society, research-e-mentoring;"):
         rules_folder("nonesuch")

@@ -22,7 +22,11 @@ The facts a pair holds (``pairs.facts``), as actions set them:
                        ``meeting_seq`` counts changes to the current one
 ``meetings``, ``minutes``, ``last_meeting``, ``last_checkin``
 ``cancellations``, ``late_cancellations``
-``flags``              e.g. ``silent``, ``concern``, ``repeated-cancellations``
+``flags``              e.g. ``silent``, ``concern``, ``repeated-cancellations``,
+                       ``below-commitment``, ``mentor-restricted``
+``commitment_mark``    the meetings count at the last commitment check
+``missed_meetings``    meetings a partner did not turn up to (``MISSED``)
+``trial_end``          the end of an agreed trial period (ISO date)
 ``progress``           the latest rating (1-5) of each objective, by number
 ``resume_state``, ``paused_until``, ``paused_by``
 ``ended_at``, ``ended_by``, ``end_kind``
@@ -46,7 +50,7 @@ from ..parse.dates import display as display_date
 from ..parse.intervals import read_interval, read_notice
 from .loader import ANYTIME
 from .decisions import (ConfirmAgreement, Decision, GiveFeedback, KeepPrivate, LogMeeting, MoveParticipant,
-                        ProposeAgreement, Send, SetFacts, SetParticipant)
+                        ProposeAgreement, RequestMentor, Send, SetFacts, SetParticipant)
 
 ACTIONS: dict[str, Callable[[Act], None]] = {}
 
@@ -209,6 +213,11 @@ def agreement_facts(values: dict[str, Any]) -> dict[str, Any]:
     minutes, _ = read_minutes(str(values.get("meeting_length") or ""))
     if minutes:
         out["meeting_minutes"] = minutes
+    trial = values.get("trial_end")  # an optional trial period, where the agreement has one
+    if isinstance(trial, dt.date):
+        out["trial_end"] = trial.isoformat()
+    elif isinstance(trial, str) and trial:
+        out["trial_end"] = trial
     return out
 
 
@@ -530,14 +539,15 @@ def _feedback(a: Act) -> None:
 
 @action("concern")
 def _concern(a: Act) -> None:
-    """CONCERN <text>: to the coordinators only, deliberately; never to the partner."""
+    """CONCERN <text>: to the coordinators only, deliberately; never to the partner.
+    ``concern:NAME`` flags the pair NAME instead (``concern:confidentiality``)."""
     text = a.args.get("text", "")
     if not text:
         a.stop("CONCERN with no text", "anytime/concern-empty")
         return
-    a.var(concern_text=text)
+    a.var(concern_text=text, flag=a.param or "concern")
     if a.ctx.state is not None:
-        a.flag("concern")
+        a.flag(a.param or "concern")
 
 
 @action("available")
@@ -604,3 +614,51 @@ def _participant(a: Act) -> None:
     if role not in ("mentor", "mentee") or not state:
         raise ValueError(f"participant:{a.param}: write participant:mentee=STATE or participant:mentor=STATE")
     a.decide(MoveParticipant(role, state))
+
+
+# --------------------------------------------------------------------------- choosing a mentor, commitments
+
+
+@action("request-mentor")
+def _request_mentor(a: Act) -> None:
+    """REQUEST <number or name>: a mentee asks for a mentor from the directory. Which
+    mentor, and whether they can be asked, is worked out against the scheme's data
+    when the decision is applied (:mod:`mailflow.matching`)."""
+    choice = str(a.args.get("text") or "").strip()
+    if not choice:
+        a.stop("REQUEST with no number or name", "directory/which")
+        return
+    a.decide(RequestMentor(choice[:120]))
+
+
+@action("check-commitment")
+def _check_commitment(a: Act) -> None:
+    """Did the pair meet as often as the scheme asks (``commitment_meetings`` in each
+    ``commitment_period_days``)? Below it: the pair is flagged and the rule goes on
+    (its emails tell the coordinators); otherwise the flag is lifted and nothing is sent."""
+    need = int(a.setting("commitment_meetings", 0))
+    held = int(a.facts.get("meetings", 0))
+    count = held - int(a.facts.get("commitment_mark", 0))
+    a.set(commitment_mark=held)
+    a.var(count=count, flag="below-commitment")
+    if count >= need:
+        a.unflag("below-commitment")
+        a.stop(f"{count} meeting(s) this period: the commitment of {need} is met")
+        return
+    a.flag("below-commitment")
+
+
+@action("missed")
+def _missed(a: Act) -> None:
+    """MISSED [<date>]: the partner did not turn up; they are reminded, gently, and it is counted."""
+    day = a.args.get("past-date")
+    planned = a.facts.get("next_meeting")
+    if planned and meeting_day(planned, a.ctx.tz) <= a.today:
+        day = day or meeting_day(planned, a.ctx.tz)
+        a.set(next_meeting=None)  # it did not happen: the next one is arranged afresh
+    count = int(a.facts.get("missed_meetings", 0)) + 1
+    a.set(missed_meetings=count)
+    a.var(met_on=display_date(day) if day else "")
+    limit = a.setting("repeated_missed", 0)
+    if limit and count >= int(limit) and a.flag("missed-meetings"):
+        a.decide(Send("lifecycle/flag-coordinators", "coordinators", vars={"flag": "missed-meetings", "count": count}))

@@ -20,11 +20,13 @@ content in its context.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
+from .. import matching
 from ..calendar import invite as make_invite
 from ..clock import TokenSource, iso
 from ..config import Config
@@ -35,9 +37,9 @@ from ..render import Renderer
 from ..store import Store
 from .actions import when_text
 from .decisions import (ConfirmAgreement, Decision, GiveFeedback, KeepPrivate, LogMeeting, MarkBouncing,
-                        MoveParticipant, ProposeAgreement, Record, SaveDraft, Send, SetAway, SetFacts, SetParticipant,
-                        StartTimer, Transition)
-from .engine import AgreementView
+                        MoveParticipant, ProposeAgreement, Record, RequestMentor, SaveDraft, Send, SetAway, SetFacts,
+                        SetParticipant, StartTimer, Transition)
+from .engine import AgreementView, on_start
 from .loader import Amount, TimerSpec, When, Workflow
 
 # Template variables that may carry a participant's own words: never sent to coordinators.
@@ -55,6 +57,8 @@ ACTION_VARS: dict[str, Any] = {
     "count": 0, "progress_given": {}, "next_problem": "", "problem": "", "problems": [], "usage": "",
     "choices": [], "command": "", "options": [], "available": None, "candidates": [], "line": "", "form_name": "",
     "understood": [], "missing": [], "invalid": [], "unknown_labels": [], "warnings": [],
+    # Choosing a mentor (RequestMentor, below) and eligibility (Service.restrict).
+    "choice": "", "requested": "", "reason": "", "affected": [], "restricted": {},
 }  # when a timer due "on" a day fires, in the scheme's zone
 
 
@@ -79,11 +83,30 @@ class Applier:
         self.renderer = renderer
         self.tokens = tokens
         self.tz = zoneinfo.ZoneInfo(config.scheme.timezone)
+        self._depth = 0  # apply() calls itself (a mentee's REQUEST starts a pair)
+        self._pairs_changed = False
 
     # ------------------------------------------------------------------ entry point
 
     def apply(self, decisions: tuple[Decision, ...] | list[Decision], subject: Subject, now: dt.datetime) -> list[int]:
-        """Apply every decision in order. Returns the ids of the outbox rows queued."""
+        """Apply every decision in order. Returns the ids of the outbox rows queued.
+
+        When pairs began, changed stage or ended, the addresses of ``[scheme]
+        pair_list_to`` get the list of current pairs, once, at the end."""
+        self._depth += 1
+        try:
+            queued = self._apply(decisions, subject, now)
+            if self._depth == 1 and self._pairs_changed:
+                self._pairs_changed = False
+                queued += self.send_pair_list(now)
+            return queued
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._pairs_changed = False
+
+    def _apply(self, decisions: tuple[Decision, ...] | list[Decision], subject: Subject,
+               now: dt.datetime) -> list[int]:
         queued: list[int] = []
         for d in decisions:
             if isinstance(d, Transition):
@@ -134,6 +157,8 @@ class Applier:
                                feedback=d.kind, rated=d.rating is not None)
             elif isinstance(d, StartTimer):
                 self._start_timer(subject, d.name, now)
+            elif isinstance(d, RequestMentor):
+                queued += self._request(subject, d, now)
             elif isinstance(d, MarkBouncing):
                 self.store.conn.execute(
                     "UPDATE participants SET status = 'bouncing' WHERE email = ?", (d.email.lower(),)
@@ -162,6 +187,7 @@ class Applier:
             facts.pop("resume_state", None)
         self._write_facts(pair, facts)
         self.store.update("pairs", pair["id"], state=to, state_since=iso(now))
+        self._pairs_changed = True
         for row in self.store.all("SELECT id, name FROM timers WHERE pair_id = ? AND status = 'pending'", (pair["id"],)):
             spec = self.workflow.timer(row["name"])
             if spec is None or to not in spec.states:
@@ -430,7 +456,8 @@ class Applier:
             facts = self._facts(pair)
             ctx["pair"] = {"id": pair["id"], "state": pair["state"],
                            "state_description": state.description if state else "",
-                           "final": bool(state and state.final)}
+                           "final": bool(state and state.final),
+                           "requested": bool(facts.get("requested"))}  # the mentee chose the mentor
             ctx["mentor"] = self._recipient(pair, "mentor")
             ctx["mentee"] = self._recipient(pair, "mentee")
             # A partner's address and words are shown only once the mentor has accepted,
@@ -450,6 +477,11 @@ class Applier:
             }
             ctx["counts"] = {"meetings": facts.get("meetings", 0), "minutes": facts.get("minutes", 0),
                              "interval_days": facts.get("interval_days"), "notice_hours": facts.get("notice_hours")}
+        # Read only when a template uses them: the mentors a mentee may ask, and the
+        # scheme's pairs and registrations (for coordinators and [scheme] pair_list_to).
+        ctx["directory"] = matching.Directory(self.store, self.workflow,
+                                              recipient.participant_id if recipient is not None else None)
+        ctx["roster"] = matching.SchemeView(self.store, self.workflow)
         spec = self.workflow.replies.get(expects or "")
         ctx["commands"] = {name: list(words) for name, words in self.workflow.commands(expects).items()}
         ctx["anytime"] = {name: list(words) for name, words in self.workflow.commands(None).items()}
@@ -473,6 +505,9 @@ class Applier:
                 "text": formlib.render_form(fields, ag.latest) if ag.latest_version else "",
                 "in_force_text": formlib.render_form(fields, ag.active) if ag.active_version else "",
                 "objectives": list(ag.active.get("objectives") or ag.latest.get("objectives") or ()),
+                # Each field of the agreement in force (else the newest), as text: a notice
+                # can remind the pair what they agreed ("if one of us is running late").
+                "terms": {f.name: _shown_value((ag.active or ag.latest).get(f.name)) for f in fields},
             }
             ctx["record"] = _History(self.store, pair["id"], self._facts(pair))
         elif pair is not None:
@@ -549,6 +584,84 @@ class Applier:
         return None
 
 
+    # ------------------------------------------------------------------ pairs: started by a coordinator or a mentee
+
+    def start_pair(self, mentee_id: int, mentor_id: int, now: dt.datetime, *, inbound_id: int | None = None,
+                   facts: dict[str, Any] | None = None) -> int:
+        """Create a pair and carry out the rules' ``[start]`` (the introductions)."""
+        pair_id = self.store.insert("pairs", {"mentee_id": mentee_id, "mentor_id": mentor_id, "state": "new",
+                                              "state_since": iso(now), "created_at": iso(now),
+                                              "facts": json.dumps(facts or {}, sort_keys=True)})
+        pair = self.store.pair(pair_id)
+        self.apply(on_start(self.workflow), Subject(pair=pair, inbound_id=inbound_id, key=f"pair:{pair_id}:start"),
+                   now)
+        return pair_id
+
+    def _request(self, subject: Subject, d: RequestMentor, now: dt.datetime) -> list[int]:
+        """REQUEST <number or name>: find the mentor, make the pairing checks, and start
+        the pair; or tell the mentee neutrally (a conflict's reason goes to the
+        coordinators only)."""
+        sender = subject.sender
+        assert sender is not None and sender.participant_id is not None, "a request needs the mentee"
+        mentee = self.store.participant(sender.participant_id)
+        mentor, candidates = matching.resolve(self.store, self.workflow, mentee, d.choice)
+        note = Subject(sender=sender, inbound_id=subject.inbound_id, in_reply_to=subject.in_reply_to,
+                       references=subject.references, their_subject=subject.their_subject, key=subject.key)
+        if mentor is None:
+            self.store.log("request-unresolved", now, participant_id=mentee["id"], inbound_id=subject.inbound_id,
+                           candidates=len(candidates))
+            return self._apply([Send("directory/not-found", "sender", expects="directory", exempt=True,
+                                     vars={"choice": d.choice, "candidates": candidates})], note, now)
+        problem = matching.pairing_problem(self.store, self.workflow, mentee, mentor)
+        if problem is not None:
+            self.store.log("request-refused", now, participant_id=mentee["id"], inbound_id=subject.inbound_id,
+                           mentor_id=mentor["id"], problem=problem.kind)
+            if problem.side == "mentee":
+                sends = [Send("directory/mentee-limit", "sender", expects="anytime", exempt=True,
+                              vars={"requested": mentor["name"], "problem": problem.kind})]
+            else:
+                sends = [Send("directory/not-available", "sender", expects="directory", exempt=True,
+                              vars={"requested": mentor["name"]})]
+            if problem.kind == "conflict":
+                sends.append(Send("directory/conflict-coordinator", "coordinators",
+                                  vars={"requested": mentor["name"], "reason": problem.reason,
+                                        "problem": problem.message}))
+            return self._apply(sends, note, now)
+        pair_id = self.start_pair(mentee["id"], mentor["id"], now, inbound_id=subject.inbound_id,
+                                  facts={"requested": True})
+        self.store.log("requested", now, pair_id=pair_id, participant_id=mentee["id"],
+                       inbound_id=subject.inbound_id)
+        return []
+
+    def send_pair_list(self, now: dt.datetime) -> list[int]:
+        """The list of current pairs to each address of ``[scheme] pair_list_to``, when it
+        differs from the list they were last sent. Names, stage and since when: nothing else."""
+        to = getattr(self.config.scheme, "pair_list_to", ())
+        if not to:
+            return []
+        pairs = matching.current_pairs(self.store, self.workflow)
+        digest = hashlib.sha256(json.dumps(pairs, sort_keys=True).encode()).hexdigest()[:16]
+        last = self.store.scalar("SELECT data FROM events WHERE kind = 'pair-list' ORDER BY id DESC LIMIT 1")
+        if last and json.loads(last).get("digest") == digest:
+            return []
+        event = self.store.log("pair-list", now, digest=digest, pairs=len(pairs), to=len(to))
+        return self.queue_pair_list(to, pairs, now, key=f"pair-list:{event}")
+
+    def queue_pair_list(self, to, pairs: list[dict[str, Any]], now: dt.datetime, *, key: str) -> list[int]:
+        """Queue ``pairs/list`` to each address: people outside the scheme (observers),
+        who get this list and nothing else."""
+        queued = []
+        for addr in to:
+            r = Recipient(addr, addr, "observer", None)
+            ctx = {**ACTION_VARS, **self.context(Subject(), now, None, for_coordinators=True, recipient=r),
+                   "current_pairs": pairs}
+            oid = enqueue(self.store, self.config, self.renderer, self.tokens, key=f"{key}:{addr}",
+                          template="pairs/list", recipient=r, context=ctx, now=now)
+            if oid is not None:
+                queued.append(oid)
+        return queued
+
+
 class _History:
     """A pair's record for its members (the CPD record): read only when a template asks."""
 
@@ -596,6 +709,14 @@ def _re(subject: str, scheme: str) -> str:
     if not subject:
         return f"Your email to {scheme}"
     return subject if subject[:3].lower() == "re:" else f"Re: {subject}"
+
+
+def _shown_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, dt.date):
+        return display_date(value)
+    return "" if value is None else " ".join(str(value).split())
 
 
 def _jsonable(v: Any) -> Any:

@@ -148,7 +148,16 @@ class MoveParticipant:
     state: str
 
 
-Decision = (MoveParticipant | Transition | Send | Record | MarkBouncing | SetAway | SaveDraft | SetFacts | SetParticipant
+@dataclass(frozen=True)
+class RequestMentor:
+    """A mentee asked for a mentor from the directory (``REQUEST <number or name>``).
+    The applier finds the mentor, makes the pairing checks (:mod:`mailflow.matching`)
+    and either starts the pair or tells the mentee, neutrally, that it cannot be."""
+
+    choice: str
+
+
+Decision = (RequestMentor | MoveParticipant | Transition | Send | Record | MarkBouncing | SetAway | SaveDraft | SetFacts | SetParticipant
             | ProposeAgreement | ConfirmAgreement | LogMeeting | KeepPrivate | GiveFeedback | StartTimer)
 
 

@@ -149,6 +149,12 @@ def on_timer(wf: Workflow, timer: TimerSpec, state: str, facts: dict[str, Any] |
     return Outcome("processed", f"timer {timer.name}", tuple(decisions), (f"timer:{timer.name}",))
 
 
+def on_scheme_timer(wf: Workflow, timer: TimerSpec) -> Outcome:
+    """A scheme's own timer fell due (``scope = "scheme"``): its emails, to the coordinators."""
+    return Outcome("processed", f"timer {timer.name}",
+                   (*_sends(timer.send), Record(f"timer:{timer.name}", {"scope": "scheme"})), (f"timer:{timer.name}",))
+
+
 def on_reply(wf: Workflow, reply: Reply, ctx: ReplyContext) -> Outcome:
     """Decide what one understood reply does. See the module docstring."""
     spec = wf.replies.get(ctx.context or "")
@@ -205,7 +211,10 @@ def _command(wf: Workflow, reply: Reply, ctx: ReplyContext, spec, cmd: CommandRe
         )
     candidates = [r for r in wf.rules
                   if r.command == cmd.name and (where_from in r.reply or (not own and ANYTIME in r.reply))]
-    in_state = [r for r in candidates if ctx.where in r.states]
+    # "unpaired" (a reply about no pair) covers a person's own states too: a mentee
+    # still looking for a mentor can STOP or ask for HELP like anyone without a pair.
+    own_state = ctx.state is not None and wf.scope_of(ctx.state) == "participant"
+    in_state = [r for r in candidates if ctx.where in r.states or (own_state and UNPAIRED in r.states)]
     rule = next((r for r in in_state if not r.roles or ctx.role in r.roles), None)
     if rule is None and in_state:
         return _wrong_role(where_from, ctx, cmd.name)
@@ -261,6 +270,8 @@ def _vote(rule: OnRule, ctx: ReplyContext) -> tuple[str, dict]:
     mine = votes.setdefault(rule.vote_key, {})
     ref = ctx.ref or "yes"
     if rule.need == "confirm":
+        # The same person, twice, whichever of our emails each answers.
+        ref = "yes"
         if mine.get(ctx.role) == ref:
             votes.pop(rule.vote_key)
             return "go", votes

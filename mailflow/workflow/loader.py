@@ -12,8 +12,16 @@ Tables and keys
     ``name`` and ``description`` of the step. In one file of a folder,
     ``extends = "default"`` (a shipped scheme or a folder path) loads that folder
     first: this folder's files then add states, rules and timers, and may replace
-    ``[settings]`` values and whole ``[forms.NAME]`` tables (a file of the same name
-    replaces the base's file entirely).
+    ``[settings]`` values, ``[groups]``, ``[enrol.ROLE]`` and whole ``[forms.NAME]``
+    tables (a file of the same name replaces the base's file entirely). A folder's
+    own ``[[on]]`` rules are tried before the base's, so one rule of its own (``END``
+    with ``need = "confirm"``) overrides the base's rule for the same command and
+    state. A ``[replies.CONTEXT]`` the base defines is extended: the folder's commands
+    are added to it (a command of the same name gets the folder's words), and
+    ``from``, ``form``, ``default`` and ``scope``, when given, replace the base's.
+    A folder's ``templates/`` subfolder holds its own templates: they are found
+    before those of the folder it extends and the shipped ones (and after the
+    scheme's own ``[scheme] templates``).
 ``[settings]``
     The scheme's numbers and words: ``introduction_window_days = 14``,
     ``first_meeting_minutes = 30``. Templates see them as ``settings.NAME``; timer
@@ -25,7 +33,8 @@ Tables and keys
     Named sets of states: ``live = ["active", "checkin-due"]``. Wherever a state is
     expected (``state`` of a rule or timer) a group name, a list, ``"*"`` (every
     state that is not final) or ``"any"`` (every state, and ``"unpaired"``: a new
-    email from a participant, about no pair) may be given.
+    email from a participant, about no pair) may be given. A rule for ``"unpaired"``
+    also applies to a person in one of their own (participant) states.
 ``[start]``
     What ``mailflow pair`` does: the first ``state`` and the emails to ``send``.
     Exactly one file of a folder has it.
@@ -87,6 +96,10 @@ action ``participant:mentee=STATE`` (or ``mentor``).
     ``send``\\s emails, and may ``goto`` a state and ``do`` actions. ``start =
     "manual"`` timers are only started by a rule's ``start_timer`` (for one person).
     Timers live in the database: each fires once, late after downtime, never twice.
+    ``scope = "scheme"`` makes a timer the scheme's, not a pair's or a person's: it has
+    no ``state``, is first due ``after`` the service first runs with it, recurs
+    ``every`` so long, and sends only to ``coordinators`` (the registrations to
+    re-check, say).
 ``[forms.NAME]``
     ``[[forms.NAME.fields]]`` with ``name``, ``label``, ``kind`` (``text``, ``date``,
     ``list``, ``number``, ``choice``, ``interval`` such as "monthly", ``duration``
@@ -121,7 +134,7 @@ FIELD_KINDS = ("text", "date", "list", "number", "choice", "interval", "duration
 ARG_KINDS = ("date", "past-date", "time", "minutes", "number", "text")
 INVITES = ("meeting", "meeting-cancel", "review")
 # The dates a pair holds that timers can be set relative to (see apply.py).
-DATE_FACTS = ("review_date", "next_meeting", "paused_until")
+DATE_FACTS = ("review_date", "next_meeting", "paused_until", "trial_end")
 # Durations a pair holds (days), usable in after/every.
 DURATION_FACTS = ("interval",)
 ANYTIME = "anytime"
@@ -244,6 +257,7 @@ class TimerSpec:
     every: Amount | None = None
     do: tuple[str, ...] = ()
     manual: bool = False
+    scheme: bool = False  # scope = "scheme": the scheme's own timer (no pair, no person)
 
     def at(self, key: str) -> Where:
         return self.keys.get(key, self.where)
@@ -280,6 +294,8 @@ class Workflow:
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     limits: dict[tuple[str, str], tuple[Any, Any]] = field(default_factory=dict)  # (form, field) -> (min, max)
     enrol: dict[str, StartSpec] = field(default_factory=dict)  # role -> what enrolling does
+    # The templates/ folders of this folder and the folders it extends, nearest first.
+    template_folders: tuple[Path, ...] = ()
 
     def scope_of(self, state: str | None) -> str:
         spec = self.states.get(state or "")
@@ -330,6 +346,10 @@ class Workflow:
             if t.name == name:
                 return t
         return None
+
+    @property
+    def scheme_timers(self) -> tuple[TimerSpec, ...]:
+        return tuple(t for t in self.timers if t.scheme)
 
 
 # --------------------------------------------------------------------------- locating
@@ -438,10 +458,15 @@ class _Acc:
         self.pending_times: list[tuple[int, dict, dict[str, Where], str | None]] = []
         self.enrol: dict[str, StartSpec] = {}
         self.files: list[Path] = []
+        self.extended: dict[tuple[str, str], Where] = {}  # (context, command) a folder adds to a base's
 
 
-def _files(folder: Path, problems: _Problems, seen: tuple[Path, ...] = ()) -> list[tuple[Path, str, dict, _Locator]]:
-    """The parsed files of ``folder``, after those of the folder it extends."""
+def _files(folder: Path, problems: _Problems, seen: tuple[Path, ...] = (),
+           chain: list[Path] | None = None) -> list[tuple[Path, str, dict, _Locator]]:
+    """The parsed files of ``folder``, after those of the folder it extends. ``chain``
+    collects the folders, nearest first."""
+    if chain is not None:
+        chain.append(folder)
     out: list[tuple[Path, str, dict, _Locator]] = []
     base_files: list[tuple[Path, str, dict, _Locator]] = []
     for path in sorted(folder.glob("*.toml")):
@@ -464,7 +489,7 @@ def _files(folder: Path, problems: _Problems, seen: tuple[Path, ...] = ()) -> li
                 if base.resolve() in seen or base.resolve() == folder.resolve():
                     problems.add(w, f"extends = {extends!r} makes a loop")
                 else:
-                    base_files = _files(base, problems, (*seen, folder.resolve()))
+                    base_files = _files(base, problems, (*seen, folder.resolve()), chain)
         out.append((path, text, data, loc))
     own_names = {p.name for p, *_ in out}
     return [f for f in base_files if f[0].name not in own_names] + out
@@ -475,7 +500,8 @@ def _load(folder: Path) -> tuple[Workflow | None, list[str]]:
     if not any(folder.glob("*.toml")):
         return None, [f"{folder}: no rule files (*.toml) in this folder"]
     acc = _Acc()
-    parsed = _files(folder, problems)
+    chain: list[Path] = []
+    parsed = _files(folder, problems, chain=chain)
     base_names = set()
     for path, _text, data, loc in parsed:
         override = path.parent.resolve() == folder.resolve()
@@ -491,13 +517,16 @@ def _load(folder: Path) -> tuple[Workflow | None, list[str]]:
     if problems and not acc.starts:
         return None, list(problems)
     _resolve_times(acc, problems)
+    # The folder's own rules are tried first: a rule of its own overrides the base's.
+    own = [r for r in acc.rules if r.where.file.parent.resolve() == folder.resolve()]
+    rules = own + [r for r in acc.rules if r not in own]
     wf = Workflow(
         folder=folder,
         files=tuple(acc.files),
         states=acc.states,
         start=acc.starts[0],
         replies=acc.replies,
-        rules=tuple(acc.rules),
+        rules=tuple(rules),
         timers=tuple(acc.timers),
         forms=acc.forms,
         steps=tuple(acc.steps),
@@ -505,6 +534,7 @@ def _load(folder: Path) -> tuple[Workflow | None, list[str]]:
         groups=acc.groups,
         limits=acc.limits,
         enrol=acc.enrol,
+        template_folders=tuple(f / "templates" for f in chain if (f / "templates").is_dir()),
     )
     wf = _expand_states(wf, acc, problems)
     _cross_check(wf, problems)
@@ -646,7 +676,7 @@ def _read_file(path, data, loc: _Locator, problems: _Problems, acc: _Acc, *, may
         )
 
     for name, body in (data.get("replies") or {}).items():
-        _read_reply(name, body, loc, problems, acc)
+        _read_reply(name, body, loc, problems, acc, may_extend=may_override)
 
     for i, body in enumerate(data.get("on") or ()):
         _read_on(i, body, loc, problems, acc)
@@ -693,21 +723,24 @@ def _read_file(path, data, loc: _Locator, problems: _Problems, acc: _Acc, *, may
         acc.forms[fname] = tuple(specs)
 
 
-def _read_reply(name: str, body: dict, loc: _Locator, problems: _Problems, acc: _Acc) -> None:
+def _read_reply(name: str, body: dict, loc: _Locator, problems: _Problems, acc: _Acc,
+                may_extend: bool = False) -> None:
     line = loc.header(f"replies.{name}")
     w = loc.where(line)
-    if name in acc.replies:
-        problems.add(w, f"reply context {name!r} is already defined at {acc.replies[name].where}")
+    base = acc.replies.get(name)
+    if base is not None and not (may_extend and base.where.file.parent.resolve() != loc.path.parent.resolve()):
+        problems.add(w, f"reply context {name!r} is already defined at {base.where}")
         return
     unknown = set(body) - {"from", "form", "commands", "default", "scope"}
     if unknown:
         problems.add(w, f"unknown key(s) in [replies.{name}]: {', '.join(sorted(unknown))}")
-    roles = tuple(body.get("from", ROLES if name == ANYTIME else ()))
+    roles = tuple(body.get("from", base.roles if base else ROLES if name == ANYTIME else ()))
     for role in roles:
         if role not in ROLES:
             problems.add(loc.where(loc.find(line, "from")), f"from: {role!r} is not a role; allowed: {', '.join(ROLES)}")
-    commands: dict[str, tuple[str, ...]] = {}
-    args: dict[str, tuple[str, ...]] = {}
+    # Extending a base's context: its commands first; a command of the same name is replaced.
+    commands: dict[str, tuple[str, ...]] = dict(base.commands) if base else {}
+    args: dict[str, tuple[str, ...]] = dict(base.args) if base else {}
     cmd_block = loc.header(f"replies.{name}.commands", default=line)
     cmd_lines: dict[str, int] = {}
     for cname, value in (body.get("commands") or {}).items():
@@ -730,24 +763,31 @@ def _read_reply(name: str, body: dict, loc: _Locator, problems: _Problems, acc: 
             kinds = []
         if kinds and "text" in [str(k).rstrip("?") for k in kinds[:-1]]:
             problems.add(cw, f"commands.{cname}: a text argument takes the rest of the line, so it must come last")
+        if base is not None:  # extending a base's context: each command added by one file of the folder
+            if (name, cname) in acc.extended:
+                problems.add(cw, f"command {cname!r} is already added to reply context {name!r} at "
+                                 f"{acc.extended[(name, cname)]}")
+            acc.extended[(name, cname)] = cw
         commands[cname] = tuple(x.strip().lower() for x in words)
         args[cname] = tuple(str(k) for k in kinds)
     seen: dict[str, str] = {}
     for cname, words in commands.items():
         for word in words:
             if word in seen and seen[word] != cname:
+                at = cmd_lines.get(cname) or cmd_lines.get(seen[word]) or line
                 problems.add(
-                    loc.where(loc.find(cmd_lines[cname], f'"{word}"')),
+                    loc.where(loc.find(at, f'"{word}"')),
                     f"{word!r} means both {seen[word]!r} and {cname!r} in reply context {name!r}",
                 )
             seen[word] = cname
-    default = body.get("default")
+    default = body.get("default", base.default if base else None)
     if default is not None and default not in commands:
         problems.add(loc.where(loc.find(line, "default")), f"default = {default!r} is not a command of this context")
-    scope = str(body.get("scope", "pair"))
+    scope = str(body.get("scope", base.scope if base else "pair"))
     if scope not in ("pair", "participant"):
         problems.add(w, f"scope = {scope!r}; allowed: pair (the default), participant")
-    acc.replies[name] = ReplySpec(name, roles, commands, body.get("form"), w, args, default, scope)
+    form = body.get("form", base.form if base else None)
+    acc.replies[name] = ReplySpec(name, roles, commands, form, base.where if base else w, args, default, scope)
 
 
 def _read_on(i: int, body: dict, loc: _Locator, problems: _Problems, acc: _Acc) -> None:
@@ -794,12 +834,21 @@ def _read_timer(i: int, body: dict, loc: _Locator, problems: _Problems, acc: _Ac
     line = loc.header("timers", i)
     w = loc.where(line)
     keys = _keys(loc, line, body)
-    unknown = set(body) - {"name", "state", "after_days", "after", "at", "every", "send", "goto", "do", "start"}
+    unknown = set(body) - {"name", "state", "after_days", "after", "at", "every", "send", "goto", "do", "start",
+                           "scope"}
     if unknown:
         problems.add(w, f"unknown key(s) in [[timers]]: {', '.join(sorted(unknown))}")
     given = [k for k in ("after_days", "after", "at") if k in body]
     if len(given) != 1:
         problems.add(w, "a timer needs exactly one of after_days, after or at")
+    scope = body.get("scope")
+    if scope not in (None, "scheme"):
+        problems.add(keys.get("scope", w), 'scope must be "scheme" (or left out: the timer of a pair or a person)')
+    if scope == "scheme":
+        extra = [k for k in ("state", "at", "goto", "do", "start") if k in body]
+        if extra:
+            problems.add(keys.get(extra[0], w), f"a scheme's timer has no {', '.join(extra)}: it belongs to no pair "
+                                                "or person; give after (and every) and what to send")
     # after/at/every may name settings of any file of the folder: read once all are loaded.
     acc.pending_times.append((len(acc.timers), body, keys, given[0] if len(given) == 1 else None))
     start = body.get("start")
@@ -820,6 +869,7 @@ def _read_timer(i: int, body: dict, loc: _Locator, problems: _Problems, acc: _Ac
             every=None,
             do=_names(body.get("do")),
             manual=start == "manual",
+            scheme=scope == "scheme",
         )
     )
 
@@ -955,6 +1005,12 @@ def _cross_check(wf: Workflow, problems: _Problems) -> None:
             if wf.timer(t) is None:
                 problems.add(rule.at("start_timer"), f"start_timer = {t!r} is not a timer defined in [[timers]]")
     for t in wf.timers:
+        if t.scheme:
+            sends(t.send)
+            for s in t.send:
+                if s.to != "coordinators":
+                    problems.add(s.where, f"to = {s.to!r} in a scheme's timer: it can only write to coordinators")
+            continue
         if not t.states:
             problems.add(t.where, "a timer needs state = the state(s) it belongs to")
         scopes = {wf.scope_of(s) for s in t.states if s in wf.states}
