@@ -1,7 +1,9 @@
 """Running the service: one cycle (``run-once``) or forever (``serve``).
 
 A cycle: fetch new mail from IMAP into the database, process every stored message,
-settle the mailbox copies, fire due timers, send the outbox.
+settle the mailbox copies, fire due timers, queue the coordinators' weekly summary
+when it is due (:mod:`mailflow.summary`), purge old raw mail (``[retention]``), send
+the outbox.
 
 ``serve`` runs cycles in the main thread, waiting between them on IMAP IDLE (where
 the server has it; otherwise polling every ``poll_seconds``) or on the SMTP/LMTP
@@ -22,6 +24,7 @@ import threading
 from apscheduler.schedulers.background import BackgroundScheduler
 from imapclient.exceptions import IMAPClientError
 
+from . import privacy, summary
 from .clock import Clock
 from .config import Config
 from .errors import ConnectionFailed
@@ -55,15 +58,21 @@ def run_once(service: Service, inbox: ImapInbox | None) -> CycleReport:
             report.imap_error = str(exc)
             inbox.close()
     report.timers = service.fire_timers()
+    report.summaries = summary.send_if_due(service)
+    privacy.purge_raw_mail(service)
     report.deliveries = service.deliver()
     return report
 
 
 def tick(config: Config, clock: Clock | None) -> None:
-    """The scheduled job: fire timers and send what is due, on its own connection."""
+    """The scheduled job: fire timers, queue the weekly summary when it is due, purge
+    old raw mail, and send what is due, on its own connection."""
     service = Service(config, clock=clock)
     try:
         fired = service.fire_timers()
+        if summary.send_if_due(service):
+            log.info("tick: the weekly summary is queued")
+        privacy.purge_raw_mail(service)
         sent = service.deliver()
         if fired or sent:
             log.info("tick: %d timers fired, %d emails handled", fired, len(sent))

@@ -22,7 +22,7 @@ import re
 import traceback
 from dataclasses import dataclass, field, replace
 
-from . import parse
+from . import coordinate, parse
 from .calendar import is_calendar_reply
 from .clock import Clock, SecretTokens, SystemClock, TokenSource, iso, parse_iso
 from .config import Config
@@ -50,6 +50,7 @@ class CycleReport:
     fetched: int = 0
     processed: dict[str, int] = field(default_factory=dict)  # status -> count
     timers: int = 0
+    summaries: int = 0  # the coordinators' weekly summary queued this cycle
     deliveries: list[Delivery] = field(default_factory=list)
     settled: int = 0
     imap_error: str = ""  # the mailbox could not be read or settled this cycle
@@ -146,6 +147,9 @@ class Service:
                 bad = mentee["email"] if mentee["status"] == "bouncing" else mentor["email"]
                 raise StateError(f"email to {bad} has bounced; fix the address (re-enrol) before pairing.")
             for row in (mentee, mentor):
+                if row["status"] == "restricted":
+                    raise StateError(f"{row['email']} is restricted by the coordinators and cannot be paired; "
+                                     "RESTORE them first.")
                 if row["status"] == "stopped":
                     raise StateError(f"{row['email']} asked to stop receiving email (STOP); talk to them, then "
                                      "enrol them again to clear it, before pairing.")
@@ -260,6 +264,9 @@ class Service:
             return Outcome("ignored", "calendar-reply: an answer to a calendar invite"), subject
         if m.kind == "machine":
             return self._machine(mail, m), subject
+        routed = coordinate.route(self, mail, m, raw, inbound_id, now)  # coordinators' commands, by reply
+        if routed is not None:
+            return routed
         if m.kind == "coordinator":
             return Outcome("ignored", "from a coordinator, not a reply to one of our emails",
                            (Send("notes/coordinator-help", "sender", exempt=True),)), note_once_a_day
@@ -481,6 +488,32 @@ class Service:
                 raise StateError(f"pair {pair_id} cannot be closed: {outcome.reason}.")
             self.applier.apply(outcome.decisions, Subject(pair=pair, key=f"close:{pair_id}"), now)
             return pair["state"]
+
+    def restrict(self, email: str, reason: str = "") -> None:
+        """A coordinator stops someone being paired (status ``restricted``). Pairs under
+        way go on; the reason is kept in the event log for the coordinators."""
+        now = self.clock.now()
+        with self.store.transaction():
+            row = self.store.participant_by_email(email)
+            if row is None:
+                raise StateError(f"{email} is not enrolled; `mailflow status` lists everyone.")
+            if row["status"] == "restricted":
+                return
+            self.store.update("participants", row["id"], status="restricted")
+            self.store.log("participant-restricted", now, participant_id=row["id"], was=row["status"],
+                           reason=reason[:300])
+
+    def restore(self, email: str) -> None:
+        """Lift a restriction: they can be paired again."""
+        now = self.clock.now()
+        with self.store.transaction():
+            row = self.store.participant_by_email(email)
+            if row is None:
+                raise StateError(f"{email} is not enrolled; `mailflow status` lists everyone.")
+            if row["status"] != "restricted":
+                raise StateError(f"{email} is not restricted (their status is {row['status']}).")
+            self.store.update("participants", row["id"], status="active")
+            self.store.log("participant-restored", now, participant_id=row["id"])
 
     def deliver(self, limit: int | None = None) -> list[Delivery]:
         results = deliver(self.store, self.config, transport_for(self.config), self.clock, limit)

@@ -22,6 +22,9 @@ Tables (see :data:`MIGRATIONS` for the exact columns):
 - ``private``: what only its author may see again (pulse scores, reasons for ending).
 - ``feedback``: feedback to the scheme (ratings, and text shown only in groups).
 - ``pending``: commands in new emails waiting for "which relationship?".
+- ``summaries``: each coordinators' summary queued (the week's, or one asked for).
+- ``coordinator_commands``: each line of a coordinator's email, applied once.
+- ``jobs``: when a periodic job (the raw-mail purge) last ran.
 """
 
 from __future__ import annotations
@@ -225,6 +228,41 @@ def _lifecycle(db: sqlite_utils.Database) -> None:
             inbound_id INTEGER NOT NULL,
             created_at TEXT NOT NULL,
             status TEXT NOT NULL DEFAULT 'waiting' -- waiting | done
+        );
+        """
+    )
+
+
+@MIGRATIONS(name="0003_coordinators")
+def _coordinators(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- The coordinators' summaries: one row per week (key 'week:YYYY-MM-DD', the local
+        -- day it was due), and one per summary asked for; the row is written in the
+        -- transaction that queues the emails, so a week's summary is queued once.
+        CREATE TABLE summaries (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,                  -- weekly | start | asked
+            week TEXT NOT NULL,                  -- the local day the week's summary was due
+            at TEXT NOT NULL,
+            recipients INTEGER NOT NULL DEFAULT 0,
+            feedback_until TEXT                  -- free-text feedback up to here has been shown
+        );
+        -- Each line of a coordinator's email, applied once however often the email is read.
+        CREATE TABLE coordinator_commands (
+            id INTEGER PRIMARY KEY,
+            message_key TEXT NOT NULL,           -- the Message-ID, or the raw bytes' sha256
+            line_no INTEGER NOT NULL,
+            command TEXT NOT NULL,
+            outcome TEXT NOT NULL,               -- done | refused | not-understood
+            detail TEXT NOT NULL DEFAULT '',
+            inbound_id INTEGER,
+            at TEXT NOT NULL,
+            UNIQUE (message_key, line_no)
+        );
+        CREATE TABLE jobs (
+            name TEXT PRIMARY KEY,
+            last_run TEXT NOT NULL
         );
         """
     )
