@@ -8,7 +8,8 @@ to the scheme's address) with one command per line, in any order, above the quot
     PAIR #12 #4
     STATUS sam@university.example
 
-and attaches a CSV file to enrol people. Only the addresses in ``[scheme]
+and attaches a CSV file to enrol people (read before the lines, so a line can pair
+someone the file enrols). Only the addresses in ``[scheme]
 coordinators`` may do this, writing from that address (an email whose
 ``Authentication-Results`` say DMARC failed is refused). Anyone else who answers
 a coordinators' email changes nothing and gets a refusal that says nothing more.
@@ -99,7 +100,7 @@ class Result:
                   "already": "already done"}
         detail = self.detail.strip().rstrip(".")
         return {"command": self.line, "outcome": self.outcome, "label": labels[self.outcome],
-                "detail": detail[:1].upper() + detail[1:], "block": self.block, "title": self.title}
+                "detail": detail, "block": self.block, "title": self.title}
 
 
 def commands_var() -> dict[str, list[str]]:
@@ -195,9 +196,10 @@ def handle(service, mail: Mail, raw: bytes, inbound_id: int | None, now: dt.date
     key = message_key(mail, raw)
     subject = Subject(sender=coordinator, inbound_id=inbound_id, in_reply_to=mail.message_id,
                       references=mail.references, their_subject=mail.subject, key=f"coord:{key}")
-    results = [run_line(service, coordinator, key, n, line, inbound_id, now, mail) for n, line in lines_of(mail)]
-    for i, att in enumerate(a for a in mail.attachments if _is_csv(a)):
-        results.append(_enrol(service, key, -(i + 1), att, inbound_id, now))
+    # Attached CSV files first, so that the lines can pair the people they enrol.
+    results = [_enrol(service, key, -(i + 1), att, inbound_id, now)
+               for i, att in enumerate(a for a in mail.attachments if _is_csv(a))]
+    results += [run_line(service, coordinator, key, n, line, inbound_id, now, mail) for n, line in lines_of(mail)]
     if not results:
         results.append(Result("(no commands)", "not-understood", "the email had no lines to read", help=True))
     counts = {o: sum(r.outcome == o for r in results) for o in ("done", "refused", "not-understood", "already")}
@@ -324,7 +326,8 @@ def _enrol(service, key: str, n: int, att, inbound_id: int | None, now: dt.datet
         try:
             text = att.data.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise StateError("it is not UTF-8 text; save the spreadsheet as 'CSV UTF-8' and send it again") from None
+            raise StateError("it is not UTF-8 text; save the spreadsheet as 'CSV UTF-8' and send it again "
+                             "(nothing from it was applied)") from None
         with service.store.transaction():
             counts = service.enrol(parse_csv(text, att.filename or "CSV"))
             result = Result(label, "done", f"enrolled: {counts['added']} added, {counts['updated']} updated, "
@@ -332,7 +335,7 @@ def _enrol(service, key: str, n: int, att, inbound_id: int | None, now: dt.datet
             _record(service.store, key, n, "enrol", result, inbound_id, now)
         return result
     except MailflowError as exc:
-        result = Result(label, "refused", f"{exc} Nothing from the file was applied.")
+        result = Result(label, "refused", str(exc))
     with service.store.transaction():
         _record(service.store, key, n, "enrol", result, inbound_id, now)
     return result
