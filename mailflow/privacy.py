@@ -51,6 +51,7 @@ def erase(service, email_addr: str) -> dict[str, Any]:
         raise StateError(f"{email_addr} is in pairs under way ({numbers}); close them first "
                          f"(mailflow close {live[0]['id']}), then erase.")
     pid = p["id"]
+    tombstone = f"erased-{pid}@erased.invalid"
     terms = [p["email"]] + ([p["name"].lower()] if len(p["name"].strip()) >= 4 else [])
     pairs = [x["id"] for x in store.pairs(p["email"])]
     in_pairs = f"({','.join(str(i) for i in pairs) or 'NULL'})"
@@ -66,9 +67,9 @@ def erase(service, email_addr: str) -> dict[str, Any]:
         counts["emails sent"] = c(
             f"UPDATE outbox SET raw = x'', subject = ?, last_error = '', "
             f"status = CASE WHEN status IN ('pending', 'retrying', 'sending') THEN 'erased' ELSE status END, "
-            f"to_addr = CASE WHEN to_addr = ? THEN ? ELSE to_addr END "
+            f"to_addr = CASE WHEN to_addr = ? THEN ? ELSE to_addr END, key = replace(key, ?, ?) "
             f"WHERE participant_id = ? OR to_addr = ? OR pair_id IN {in_pairs} OR {mentions} OR {mentions_subject}",
-            (ERASED, p["email"], f"erased-{pid}@erased.invalid", pid, p["email"], *terms, *terms)).rowcount
+            (ERASED, p["email"], tombstone, p["email"], tombstone, pid, p["email"], *terms, *terms)).rowcount
         counts["reply tokens"] = c("DELETE FROM tokens WHERE participant_id = ?", (pid,)).rowcount
         counts["private notes"] = c("DELETE FROM private WHERE participant_id = ?", (pid,)).rowcount
         counts["feedback"] = c("UPDATE feedback SET text = '', participant_id = NULL WHERE participant_id = ?",
@@ -84,7 +85,7 @@ def erase(service, email_addr: str) -> dict[str, Any]:
         counts["events"] = _scrub_events(store, pid, pairs, terms)
         c("UPDATE participants SET email = ?, name = ?, extra = '{}', status = 'erased', timezone = NULL, "
           "away_until = NULL, capacity = NULL, available = 0 WHERE id = ?",
-          (f"erased-{pid}@erased.invalid", ERASED, pid))
+          (tombstone, ERASED, pid))
         store.log("participant-erased", now, participant_id=pid, pairs=len(pairs))
     store.conn.execute("VACUUM")
     busy, _frames, _done = store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()

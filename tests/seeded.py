@@ -219,14 +219,15 @@ def _person_flags(s: Scheme, flags: dict[str, list[str]]) -> None:
     import json
 
     conn = s.store.conn
-    columns = {r[1] for r in conn.execute("PRAGMA table_info(participants)")}
-    if "facts" not in columns:
-        conn.execute("ALTER TABLE participants ADD COLUMN facts TEXT NOT NULL DEFAULT '{}'")
-    for who, names in flags.items():
-        row = s.store.one("SELECT id, facts FROM participants WHERE id = ?", (s.id(who),))
-        facts = json.loads(row["facts"] or "{}")
-        facts["flags"] = names
-        conn.execute("UPDATE participants SET facts = ? WHERE id = ?", (json.dumps(facts), row["id"]))
+    with s.store.transaction():
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(participants)")}
+        if "facts" not in columns:
+            conn.execute("ALTER TABLE participants ADD COLUMN facts TEXT NOT NULL DEFAULT '{}'")
+        for who, names in flags.items():
+            row = s.store.one("SELECT id, facts FROM participants WHERE id = ?", (s.id(who),))
+            facts = json.loads(row["facts"] or "{}")
+            facts["flags"] = names
+            conn.execute("UPDATE participants SET facts = ? WHERE id = ?", (json.dumps(facts), row["id"]))
 
 
 def _bounce(address: str, to: str) -> bytes:
