@@ -205,7 +205,7 @@ def handle(service, mail: Mail, raw: bytes, inbound_id: int | None, now: dt.date
     counts = {o: sum(r.outcome == o for r in results) for o in ("done", "refused", "not-understood", "already")}
     answer = Send("coordinators/answer", "sender", CONTEXT, exempt=True,
                   attach="pairs-csv" if any(r.attach for r in results) else None,
-                  vars={"results": [r.as_dict() for r in results], "counts": counts,
+                  vars={"results": [r.as_dict() for r in results], "tally": counts,
                         "show_help": any(r.help for r in results) or counts["not-understood"] > 0,
                         "command_list": command_list(), "commands": commands_var(), "expects_reply": True,
                         "csv_attached": any(r.attach for r in results)})

@@ -27,7 +27,7 @@ from imapclient.exceptions import IMAPClientError
 from . import privacy, summary
 from .clock import Clock
 from .config import Config
-from .errors import ConnectionFailed
+from .errors import ConnectionFailed, MailflowError
 from .inbound.imap import ImapInbox
 from .service import CycleReport, Service
 
@@ -58,8 +58,7 @@ def run_once(service: Service, inbox: ImapInbox | None) -> CycleReport:
             report.imap_error = str(exc)
             inbox.close()
     report.timers = service.fire_timers()
-    report.summaries = summary.send_if_due(service)
-    privacy.purge_raw_mail(service)
+    report.summaries = _periodic(service)
     report.deliveries = service.deliver()
     return report
 
@@ -70,14 +69,29 @@ def tick(config: Config, clock: Clock | None) -> None:
     service = Service(config, clock=clock)
     try:
         fired = service.fire_timers()
-        if summary.send_if_due(service):
+        if _periodic(service):
             log.info("tick: the weekly summary is queued")
-        privacy.purge_raw_mail(service)
         sent = service.deliver()
         if fired or sent:
             log.info("tick: %d timers fired, %d emails handled", fired, len(sent))
     finally:
         service.close()
+
+
+def _periodic(service: Service) -> int:
+    """The weekly summary (when due) and the raw-mail purge. A failure here (a broken
+    summary template, say) is logged and tried again next time: it never stops the
+    cycle. Returns the number of summaries queued."""
+    queued = 0
+    try:
+        queued = summary.send_if_due(service)
+    except MailflowError as exc:
+        log.error("the weekly summary could not be queued; it is tried again next cycle: %s", exc)
+    try:
+        privacy.purge_raw_mail(service)
+    except MailflowError as exc:
+        log.error("old raw mail could not be purged; it is tried again next cycle: %s", exc)
+    return queued
 
 
 class Server:

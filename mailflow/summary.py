@@ -172,6 +172,31 @@ def write_preview(service, out, now: dt.datetime) -> list:
     return paths
 
 
+def sample() -> dict[str, Any]:
+    """A summary with one line of each section, for ``mailflow check`` to render."""
+    item = _item("Pair 3 (Sam Lee with Dr Ada Byron): the introduction has had no answer for 9 days.",
+                 ("NUDGE 3", "remind the mentor"), cli=("mailflow replay 5", "after fixing the cause"))
+    return {
+        "scheme": "Sample Scheme", "today": "Monday 9 March 2026", "as_of": "Monday 9 March 2026 at 08:00",
+        "week_from": "Monday 2 March 2026", "totals": {"pairs": 2, "live": 1, "new": 1, "ended": 1, "needs": 1},
+        "needs_sentence": "1 thing needs you now.",
+        "states": [{"name": "introduced", "label": "Introduced", "count": 1, "before": 0, "change": 1,
+                    "change_short": "+1", "change_text": "up 1", "final": False, "percent": 100},
+                   {"name": "ended", "label": "Ended", "count": 1, "before": 1, "change": 0, "change_short": "=",
+                    "change_text": "no change", "final": True, "percent": 100}],
+        "needs": [item], "reviews": [{"text": "Pair 2: review on Tuesday 17 March 2026.", "date": "2026-03-17"}],
+        "changes": [{"tag": "New", "text": "Pair 3: paired Monday 2 March 2026, now introduced."}],
+        "mentors": {"room": [{"number": 2, "name": "Dr Ada Byron", "text": "Dr Ada Byron (#2): room for 1 more."}],
+                    "full": [], "unavailable": [], "cannot": []},
+        "mentor_rows": [{"number": 2, "tag": "Room", "text": "Dr Ada Byron (#2): room for 1 more."}],
+        "waiting": [{"number": 7, "text": "Kim Lee (#7), waiting since Monday 2 March 2026."}],
+        "example_pair": "PAIR #7 #2",
+        "feedback": {"ratings": [{"tag": "Rated 5", "count": 1, "text": "1 person"}], "rated": 1, "comments": 3,
+                     "people": 3, "texts": ["More evening slots"], "held_back": 0, "group": FEEDBACK_GROUP},
+        "csv": "pairs-2026-03-09.csv",
+    }
+
+
 # --------------------------------------------------------------------------- what
 
 

@@ -285,7 +285,7 @@ def _coordinators(service: Service) -> dict[str, list[dict[str, Any]]]:
                                       vars=summary.email_vars(summary.build(service, now)))],
         "coordinators/answer": [dict(sender=COORDINATOR, expects="coordinator", commands=commands,
                                      their="Re: Mentoring summary: Northern Clinical Mentoring Scheme",
-                                     vars={"results": [r.as_dict() for r in results], "counts": counts,
+                                     vars={"results": [r.as_dict() for r in results], "tally": counts,
                                            "show_help": True, "command_list": coordinate.command_list(),
                                            "commands": commands, "expects_reply": True, "csv_attached": True})],
         "coordinators/refused": [dict(sender=None, their="Re: Mentoring summary: Northern Clinical Mentoring Scheme")],
