@@ -123,7 +123,9 @@ def route(service, mail: Mail, m, raw: bytes, inbound_id: int, now: dt.datetime)
     owner = m.participant if m.token is not None else None
     coordinators_token = m.token is not None and ((owner or {}).get("role") == "coordinator"
                                                   or m.token.get("context") == CONTEXT)
-    if mail.from_addr in config.scheme.coordinators and (m.token is None or coordinators_token):
+    if mail.from_addr in config.scheme.coordinators:
+        if m.token is not None and not coordinators_token:
+            return None  # a coordinator who is also a participant, answering as one
         if _dmarc_failed(raw):
             return _refuse(service, mail, m, inbound_id, now, "coordinator address, but DMARC failed")
         return handle(service, mail, raw, inbound_id, now)

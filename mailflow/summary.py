@@ -48,6 +48,10 @@ from .workflow.decisions import Record, Send
 WEEK = dt.timedelta(days=7)
 REVIEW_DAYS = 14  # reviews due within this many days are listed
 FEEDBACK_GROUP = 3  # comments are shown only once this many people have written some
+# Lines shown in each list of the email: a long summary is cut by Gmail (from 102 kB of
+# HTML) and read by nobody. The rest are counted, and the attached CSV lists every
+# pair. With every list full the HTML stays under about 95 kB (bench_summary.py).
+LIMITS = {"needs": 20, "reviews": 12, "changes": 12, "mentor_rows": 12, "waiting": 12}
 TEMPLATE = "coordinators/summary"
 CONTEXT = "coordinator"  # the reply context of coordinators' emails (see mailflow/coordinate.py)
 
@@ -78,6 +82,17 @@ PERSON_FLAGS = {
     "registration-recheck": "registration due for a re-check",
 }
 SKIP_STATUSES = ("active", "erased")
+# The order of "needs you now": the most serious first (a list too long for the email
+# is cut at the end). Kinds not named here come after these, and introductions last.
+PRIORITY = ("flag:concern", "concern", "restricted", "bounce", "quarantined", "flag:silent", "flag:review-overdue",
+            "flag:agreement-overdue", "flag:decision-overdue", "flag:repeated-cancellations", "flag:below-frequency",
+            "stopped", "unclear")
+
+
+def _rank(item: dict) -> int:
+    if item["kind"] in PRIORITY:
+        return PRIORITY.index(item["kind"])
+    return len(PRIORITY) + (item["kind"] == "introduction")
 MENTOR_GROUPS = (("room", "Room"), ("full", "Full"), ("unavailable", "Unavailable"), ("cannot", "Cannot be paired"))
 
 
@@ -185,6 +200,7 @@ def sample() -> dict[str, Any]:
                    {"name": "ended", "label": "Ended", "count": 1, "before": 1, "change": 0, "change_short": "=",
                     "change_text": "no change", "final": True, "percent": 100}],
         "needs": [item], "reviews": [{"text": "Pair 2: review on Tuesday 17 March 2026.", "date": "2026-03-17"}],
+        "more": {"needs": 0, "reviews": 0, "changes": 0, "mentor_rows": 2, "waiting": 0},
         "changes": [{"tag": "New", "text": "Pair 3: paired Monday 2 March 2026, now introduced."}],
         "mentors": {"room": [{"number": 2, "name": "Dr Ada Byron", "text": "Dr Ada Byron (#2): room for 1 more."}],
                     "full": [], "unavailable": [], "cannot": []},
@@ -216,8 +232,8 @@ def build(service, now: dt.datetime) -> dict[str, Any]:
     states = _states(wf, pairs, _states_at(store, since), final)
     ended = _changes_into(store, since, now, final)
     new = [p for p in pairs if p["created_at"] >= iso(since)]
-    needs = (_introductions(ctx, live) + _pair_flags(ctx, live) + _concerns(ctx, since) + _people(ctx, live)
-             + _mail(ctx, since))
+    needs = sorted(_introductions(ctx, live) + _pair_flags(ctx, live) + _concerns(ctx, since) + _people(ctx, live)
+                   + _mail(ctx, since), key=_rank)
     mentors, waiting = _capacity(ctx, live)
     data = {
         "scheme": service.config.scheme.name,
@@ -242,6 +258,10 @@ def build(service, now: dt.datetime) -> dict[str, Any]:
         "csv": f"pairs-{today.isoformat()}.csv",
     }
     data["totals"]["needs"] = len(needs)
+    data["more"] = {}
+    for name, limit in LIMITS.items():
+        data["more"][name] = max(len(data[name]) - limit, 0)
+        data[name] = data[name][:limit]
     data["needs_sentence"] = (f"{len(needs)} {'thing needs' if len(needs) == 1 else 'things need'} you now."
                               if needs else "Nothing needs you now.")
     return data

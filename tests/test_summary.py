@@ -218,3 +218,28 @@ def test_the_schedule_follows_the_configured_day_and_time(tmp_path, smtp_sink):
     assert day == dt.date(2026, 7, 1) and due == dt.datetime(2026, 7, 1, 17, 30, tzinfo=UTC)  # the scheme is on UTC
     day, due = summary.scheduled(service.config, dt.datetime(2026, 7, 1, 17, 29, tzinfo=UTC))  # a minute early
     assert day == dt.date(2026, 6, 24)
+
+
+def test_a_long_list_is_cut_most_serious_first_and_the_rest_counted(tmp_path, smtp_sink):
+    """Gmail cuts an email's HTML from 102 kB: each list shows its first lines, the
+    rest are counted, and the CSV has every pair. A concern comes before introductions."""
+    service = make_service(tmp_path, smtp_sink)
+    people = "role,name,email\n" + "".join(f"mentee,Mentee {i},mentee{i}@u.test\nmentor,Mentor {i},mentor{i}@h.test\n"
+                                          for i in range(24))
+    from mailflow.enrol import parse_csv
+
+    service.enrol(parse_csv(people))
+    for i in range(24):
+        service.pair(f"mentee{i}@u.test", f"mentor{i}@h.test")
+    service.clock.advance(days=8)
+    service.receive(new_email(service.config.scheme.address, "CONCERN worried", "M <mentee23@u.test>",
+                              date=service.clock.now()), source="smtp")
+    service.process_pending()
+    data = summary.build(service, service.clock.now())
+    assert data["totals"]["needs"] == 25 and len(data["needs"]) == 20 and data["more"]["needs"] == 5
+    assert data["needs"][0]["kind"] == "concern", "the concern first, though it came last"
+    assert data["more"]["mentor_rows"] == 26 - 12 and len(data["mentor_rows"]) == 12
+    paths = summary.write_preview(service, tmp_path / "p", service.clock.now())
+    text = " ".join(paths[0].read_text().split())
+    assert "And 5 more: STATUS shows each pair" in text and "And 14 more mentors" in text
+    assert "And 5 more" in paths[1].read_text()
