@@ -43,7 +43,7 @@ from typing import Any
 from .clock import iso
 from .enrol import parse_csv
 from .errors import MailflowError, StateError
-from .outbox import Recipient
+from .outbox import Recipient, greeting_of
 from .parse.dates import display as display_date
 from .parse.result import Mail
 from .workflow.apply import Subject
@@ -193,7 +193,7 @@ def _word(line: str) -> str | None:
 def handle(service, mail: Mail, raw: bytes, inbound_id: int | None, now: dt.datetime) -> tuple[Outcome, Subject]:
     """Run a coordinator's email, line by line, and answer it."""
     row = service.store.participant_by_email(mail.from_addr)
-    coordinator = (Recipient(mail.from_addr, row["name"], "coordinator", row["id"], _greeting(row))
+    coordinator = (Recipient(mail.from_addr, row["name"], "coordinator", row["id"], greeting_of(row.get("extra")))
                    if row is not None else Recipient(mail.from_addr, mail.from_name or "Coordinator", "coordinator"))
     key = message_key(mail, raw)
     subject = Subject(sender=coordinator, inbound_id=inbound_id, in_reply_to=mail.message_id,
@@ -215,12 +215,6 @@ def handle(service, mail: Mail, raw: bytes, inbound_id: int | None, now: dt.date
     reason = (f"coordinator: {len(results)} lines: {counts['done']} done, {counts['refused']} refused, "
               f"{counts['not-understood']} not understood, {counts['already']} already done")
     return Outcome(status, reason, (answer, Record("coordinator-email", counts)), ("coordinator:commands",)), subject
-
-
-def _greeting(row: dict) -> str:
-    from .outbox import greeting_of
-
-    return greeting_of(row.get("extra"))
 
 
 def _is_csv(att) -> bool:
@@ -271,9 +265,9 @@ def _run(service, coordinator: Recipient, name: str, args: str, line: str, key: 
     if name == "nudge":
         return Result(line, "done", nudge(service, _pair_number(args, "NUDGE"), key=key))
     if name == "close":
-        number, _, reason = args.partition(" ")
-        pair_id = _pair_number(number, "CLOSE")
-        state = service.close_pair(pair_id, reason.strip())
+        m = re.match(r"((?:pair\s*)?#?\d+)\s*(.*)$", args, re.I | re.S)
+        pair_id = _pair_number(m.group(1) if m else args, "CLOSE")
+        state = service.close_pair(pair_id, m.group(2).strip() if m else "")
         p = service.store.pair(pair_id)
         return Result(line, "done", f"pair {pair_id} ({p['mentee_name']} with {p['mentor_name']}) is now {state}; "
                                     "both have been told")

@@ -81,16 +81,18 @@ def tick(config: Config, clock: Clock | None) -> None:
 def _periodic(service: Service) -> int:
     """The weekly summary (when due) and the raw-mail purge. A failure here (a broken
     summary template, say) is logged and tried again next time: it never stops the
-    cycle. Returns the number of summaries queued."""
+    cycle, whose mail matters more. Returns the number of summaries queued."""
     queued = 0
     try:
         queued = summary.send_if_due(service)
     except MailflowError as exc:
         log.error("the weekly summary could not be queued; it is tried again next cycle: %s", exc)
+    except Exception:  # a bug must not stop replies being processed and mail sent
+        log.exception("the weekly summary failed; it is tried again next cycle")
     try:
         privacy.purge_raw_mail(service)
-    except MailflowError as exc:
-        log.error("old raw mail could not be purged; it is tried again next cycle: %s", exc)
+    except Exception:
+        log.exception("old raw mail could not be purged; it is tried again next cycle")
     return queued
 
 

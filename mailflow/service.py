@@ -249,7 +249,9 @@ class Service:
 
     def _decide(self, mail: Mail, m: Match, inbound_id: int, now: dt.datetime,
                 raw: bytes = b"") -> tuple[Outcome, Subject]:
-        """Turn a matched message into an outcome. Reads the store; writes nothing."""
+        """Turn a matched message into an outcome. Reads the store; writes only what a
+        coordinator's commands do (:mod:`mailflow.coordinate`, each line in a savepoint of
+        this transaction) and a "which relationship?" question's waiting command."""
         sender = _recipient(m.sender) if m.sender else _stranger(mail)
         day = now.date().isoformat()
         subject = Subject(sender=sender, inbound_id=inbound_id, in_reply_to=mail.message_id,

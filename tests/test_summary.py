@@ -19,7 +19,7 @@ import pytest
 import preview
 import seeded
 from clients import new_email
-from harness import COORDINATOR, make_service
+from harness import COORDINATOR, MENTEE as MENTEE_ADDR, MENTOR as MENTOR_ADDR, make_service
 from journey import UTC, Journey
 from servers import SmtpSink
 
@@ -243,3 +243,33 @@ def test_a_long_list_is_cut_most_serious_first_and_the_rest_counted(tmp_path, sm
     text = " ".join(paths[0].read_text().split())
     assert "And 5 more: STATUS shows each pair" in text and "And 14 more mentors" in text
     assert "And 5 more" in paths[1].read_text()
+
+
+def test_a_broken_summary_template_never_stops_the_cycle(tmp_path, smtp_sink, caplog):
+    """A coordinator's own summary template that does not render: the cycle still
+    processes replies and sends mail, the error is logged, and once the template is
+    fixed the week's summary goes."""
+    from harness import PEOPLE
+
+    from mailflow.clock import FixedClock
+    from mailflow.config import load
+    from mailflow.enrol import parse_csv
+
+    broken = tmp_path / "mine" / "coordinators" / "summary.txt"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("Subject: Summary\n\n{{ summary.nonsense.deeper }}\n")
+    (tmp_path / "mailflow.toml").write_text(
+        '[scheme]\nname = "S"\naddress = "scheme@scheme.test"\ncoordinators = ["coordinator@scheme.test"]\n'
+        f'templates = "mine"\n[smtp]\nhost = "{smtp_sink.host}"\nport = {smtp_sink.port}\ntls = "none"\n')
+    service = Service(load(tmp_path / "mailflow.toml"), clock=FixedClock(dt.datetime(2026, 3, 2, 9, tzinfo=UTC)))
+    service.enrol(parse_csv(PEOPLE))
+    run_once(service, None)  # notes the week
+    service.pair(MENTEE_ADDR, MENTOR_ADDR)
+    service.clock.advance(days=7)
+    report = run_once(service, None)
+    assert report.summaries == 0 and "the weekly summary could not be queued" in caplog.text
+    sent = {m.rcpt_tos[0] for m in smtp_sink.wait_for(3)}
+    assert sent == {MENTOR_ADDR, MENTEE_ADDR}, "the introductions and the reminder still go"
+    broken.unlink()
+    assert run_once(service, None).summaries == 1
+    service.close()
