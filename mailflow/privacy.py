@@ -98,17 +98,17 @@ def erase(service, email_addr: str) -> dict[str, Any]:
 
 def _scrub_events(store, pid: int, pairs: list[int], terms: list[str]) -> int:
     """The event log is append-only; erasure is the one exception. Strings that name
-    them, and any reason given about their pairs, become "(erased)"."""
+    them, and any reason given about them or their pairs, become "(erased)"."""
     triggers = store.all("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'")
     for t in triggers:
         store.conn.execute(f'DROP TRIGGER "{t["name"]}"')
     changed = 0
     in_pairs = f"({','.join(str(i) for i in pairs) or 'NULL'})"
     likes = " OR ".join("instr(lower(data), ?) > 0" for _ in terms)
-    for row in store.all(f"SELECT id, pair_id, data FROM events WHERE participant_id = ? OR pair_id IN {in_pairs} "
-                         f"OR {likes}", (pid, *terms)):
+    for row in store.all(f"SELECT id, pair_id, participant_id, data FROM events WHERE participant_id = ? "
+                         f"OR pair_id IN {in_pairs} OR {likes}", (pid, *terms)):
         data = json.loads(row["data"])
-        clean = _scrub(data, terms, about_them=row["pair_id"] in pairs)
+        clean = _scrub(data, terms, about_them=row["pair_id"] in pairs or row["participant_id"] == pid)
         if clean != data:
             store.conn.execute("UPDATE events SET data = ? WHERE id = ?", (json.dumps(clean, sort_keys=True), row["id"]))
             changed += 1
