@@ -26,7 +26,7 @@ import pytest
 
 import seeded
 from clients import gmail_reply, mutt_reply, new_email, outlook_reply
-from harness import COORDINATOR, MENTEE, MENTOR, body, make_service
+from harness import COORDINATOR, MENTEE, MENTOR, make_service
 from journey import UTC, Journey
 from servers import SmtpSink
 
