@@ -28,6 +28,9 @@ NOTE_TEMPLATES = (
     "meetings/which-date", "meetings/already-known", "meetings/agenda-empty", "review/which-date",
     "review/unchanged", "review/nothing-to-confirm", "review/waiting-for-partner", "anytime/feedback-empty",
     "anytime/concern-empty", "anytime/capacity-range", "lifecycle/flag-coordinators",
+    # The coordinators' summary and commands by reply (mailflow/summary.py, mailflow/coordinate.py).
+    "coordinators/summary", "coordinators/answer", "coordinators/refused", "coordinators/nudge",
+    "coordinators/availability",
 )
 # Sent by the applier and the service for the scheme features of mailflow/matching.py,
 # when the rules use them (a REQUEST rule; [scheme] pair_list_to; mailflow restrict).
@@ -129,7 +132,20 @@ def sample_context(config: Config, workflow: Workflow | None) -> dict:
         "choice": "Ada", "requested": "Dr Ada Byron", "reason": "registration under review",
         "affected": [{"id": 3, "mentee": "Sam Lee", "state": "active"}],
         "restricted": {"name": "Dr Ada Byron", "email": "mentor@example.org"},
+        **_coordinator_sample(),
     }
+
+
+def _coordinator_sample() -> dict:
+    """What the coordinators' emails use (mailflow/summary.py, mailflow/coordinate.py)."""
+    from . import coordinate, summary
+
+    results = [coordinate.Result("NUDGE 3", "done", "pair 3: Dr Ada Byron was reminded"),
+               coordinate.Result("STATUS 3", "done", "below", block="pair 3: introduced", title="Pair 3")]
+    return {**summary.email_vars(summary.sample()), "results": [r.as_dict() for r in results],
+            "tally": {"done": 2, "refused": 0, "not-understood": 0, "already": 0}, "show_help": True,
+            "command_list": coordinate.command_list(), "csv_attached": True, "asked_subject": "Introducing you",
+            "asked_on": "Monday 2 March 2026", "own_commands": [{"word": "ACCEPT", "args": ""}], "has_form": False}
 
 
 def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool, str]]:

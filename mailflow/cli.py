@@ -31,6 +31,15 @@ def _service(ctx: click.Context):
     return Service(_config(ctx))
 
 
+def _progress(items, label: str, length: int):
+    """``items``, with a progress bar on stderr when it is a terminal (and nothing when not)."""
+    if not sys.stderr.isatty() or length < 2:
+        yield from items
+        return
+    with click.progressbar(items, label=label, length=length, file=sys.stderr) as bar:
+        yield from bar
+
+
 class _Group(click.Group):
     """Turns a :class:`MailflowError` into a message and exit status 1."""
 
@@ -124,7 +133,7 @@ def enrol(ctx: click.Context, csv_path: Path) -> None:
 
     people = read_csv(csv_path)
     service = _service(ctx)
-    counts = service.enrol(people)
+    counts = service.enrol(_progress(people, "enrolling", len(people)))
     click.echo(f"enrolled from {csv_path}: {counts['added']} added, {counts['updated']} updated, "
                f"{counts['unchanged']} unchanged")
 
@@ -264,14 +273,127 @@ def status(ctx: click.Context, email: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("inbound_id", type=int)
+@click.argument("inbound_ids", metavar="ID...", type=int, nargs=-1)
+@click.option("--quarantined", is_flag=True, help="Every quarantined message.")
 @click.pass_context
-def replay(ctx: click.Context, inbound_id: int) -> None:
-    """Process a quarantined message again from its stored copy (after fixing the cause)."""
+def replay(ctx: click.Context, inbound_ids: tuple[int, ...], quarantined: bool) -> None:
+    """Process quarantined messages again from their stored copies (after fixing the cause)."""
     service = _service(ctx)
-    result = service.replay(inbound_id)
-    row = service.store.one("SELECT status, reason FROM inbound WHERE id = ?", (inbound_id,))
-    click.echo(f"inbound #{inbound_id}: {result} ({row['reason'] or 'no reason recorded'})")
+    ids = list(inbound_ids)
+    if quarantined:
+        ids += [r["id"] for r in service.store.all("SELECT id FROM inbound WHERE status = 'quarantined' ORDER BY id")]
+    if not ids:
+        raise click.UsageError("give the ID of a message (mailflow status lists them), or --quarantined")
+    results = []
+    for inbound_id in _progress(ids, "replaying", len(ids)):
+        results.append((inbound_id, service.replay(inbound_id)))
+    for inbound_id, result in results:
+        row = service.store.one("SELECT status, reason FROM inbound WHERE id = ?", (inbound_id,))
+        click.echo(f"inbound #{inbound_id}: {result} ({row['reason'] or 'no reason recorded'})")
+
+
+@main.command()
+@click.option("--preview", is_flag=True, help="Write summary.txt, summary.html and the CSV; send nothing.")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="Where --preview writes its files.")
+@click.option("--send", is_flag=True, help="Send a summary to every coordinator now (the weekly one still goes).")
+@click.pass_context
+def summary(ctx: click.Context, preview: bool, out: Path, send: bool) -> None:
+    """The coordinators' summary: look at it (--preview), or send one now (--send).
+
+    The weekly one is sent by `serve` and `run-once` at [summary] day and time.
+    """
+    from . import summary as summary_mod
+
+    if preview == send:
+        raise click.UsageError("give --preview (write the files, send nothing) or --send (send one now)")
+    service = _service(ctx)
+    now = service.clock.now()
+    if preview:
+        for path in summary_mod.write_preview(service, out, now):
+            click.echo(f"wrote {path}")
+        return
+    day, _ = summary_mod.scheduled(service.config, now)
+    with service.store.transaction():
+        ids = summary_mod.queue(service, "coordinators", key=f"asked:{now.isoformat()}", kind="asked", week=day,
+                                now=now)
+    sent = [d for d in service.deliver() if d.outbox_id in ids]
+    for d in sent:
+        click.echo(f"summary to {d.to_addr}: {d.status}{': ' + d.detail if d.detail else ''}")
+    if not ids:
+        click.echo("nothing sent: no coordinators to send it to (see [scheme] coordinators)")
+
+
+@main.command()
+@click.argument("pair_id", metavar="PAIR", type=int)
+@click.pass_context
+def nudge(ctx: click.Context, pair_id: int) -> None:
+    """Remind a pair of what we are waiting for from them (PAIR is its number).
+
+    Each of them who owes an answer gets the last question we asked them again, as
+    a new email whose reply counts; the same as NUDGE in a reply to the summary.
+    """
+    from .coordinate import nudge as do_nudge
+
+    service = _service(ctx)
+    click.echo(do_nudge(service, pair_id, key=f"nudge:{pair_id}:{service.clock.now().isoformat()}")
+               + " (the emails are sent by run-once or serve)")
+
+
+@main.command()
+@click.argument("email", required=False)
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Where to write: a folder (or a .zip) for EMAIL's data; a .csv for the pairs (default: stdout).")
+@click.pass_context
+def export(ctx: click.Context, email: str | None, out: Path | None) -> None:
+    """Export one participant's data (EMAIL), or the CSV of all pairs (no EMAIL).
+
+    \b
+    mailflow export sam@example.org --out sam.zip   everything held about Sam: JSON,
+                                                     and their emails as .eml files
+    mailflow export --out pairs.csv                  every pair: state, dates, flags
+    """
+    from . import export as export_mod
+
+    service = _service(ctx)
+    now = service.clock.now()
+    if email is None:
+        data = export_mod.pairs_csv(service, now)
+        if out is None:
+            click.echo(data.decode("utf-8-sig"), nl=False)
+        else:
+            out.write_bytes(data)
+            click.echo(f"wrote {out} ({len(service.store.pairs())} pairs)")
+        return
+    if out is None:
+        raise click.UsageError("give --out PATH: a new folder, or a file name ending in .zip")
+    path = export_mod.write_export(service.store, email, out, now, service.config.scheme.name, progress=_progress)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def erase(ctx: click.Context, email: str, yes: bool) -> None:
+    """Erase a participant and everything about them, raw mail included.
+
+    Their pairs stay as anonymous counts (states and dates). It cannot be undone:
+    export their data first if they asked for a copy.
+    """
+    from .privacy import erase as do_erase
+
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("erasing cannot be undone; add --yes to confirm")
+        click.confirm(f"Erase {email} and everything about them? This cannot be undone", abort=True)
+    service = _service(ctx)
+    counts = do_erase(service, email)
+    wal = counts.pop("wal_emptied")
+    click.echo(f"erased {email}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if not wal:
+        click.echo("mailflow: another process had the database open, so its write-ahead log may still hold old "
+                   "pages until its next checkpoint; to be sure, erase while `mailflow serve` is stopped", err=True)
 
 
 @main.command()

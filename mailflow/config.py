@@ -17,6 +17,7 @@ import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field, replace
+from datetime import time as dt_time
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,33 @@ class ListenerConfig:
     port: int
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class SummaryConfig:
+    """When the coordinators' weekly summary is sent, in the scheme's time zone."""
+
+    enabled: bool = True
+    day: str = "monday"
+    time: str = "08:00"
+
+    @property
+    def weekday(self) -> int:
+        """Monday is 0."""
+        return WEEKDAYS.index(self.day.lower())
+
+    @property
+    def at(self) -> dt_time:
+        hours, minutes = self.time.split(":")
+        return dt_time(int(hours), int(minutes))
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    raw_mail_days: int = 0  # 0: keep raw mail for as long as the database
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -229,6 +257,8 @@ class Config:
     token_valid_days: int
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     lock_wait_seconds: int = 10
+    summary: SummaryConfig = field(default_factory=SummaryConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 # ----------------------------------------------------------------------- the schema
@@ -301,6 +331,12 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "port": (int, 8024, "port"),
     },
     "tokens": {"valid_days": (int, 365, "positive")},
+    "summary": {
+        "enabled": (bool, True, None),
+        "day": (str, "monday", "weekday"),
+        "time": (str, "08:00", "time"),
+    },
+    "retention": {"raw_mail_days": (int, 0, "nonnegative")},
 }
 
 _SECRET_KEYS = {"password", "pass", "passwd", "secret"}
@@ -411,6 +447,12 @@ class _Reader:
             raise self.fail(where, f"must be 0 or more, not {value}.")
         elif check == "positive" and value <= 0:
             raise self.fail(where, f"must be a positive number, not {value}.")
+        elif check == "nonnegative" and value < 0:
+            raise self.fail(where, f"must be 0 or more, not {value}.")
+        elif check == "weekday" and value.lower() not in WEEKDAYS:
+            raise self.fail(where, f"is {value!r}; allowed: {', '.join(WEEKDAYS)}.{_suggest(value.lower(), WEEKDAYS)}")
+        elif check == "time" and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value.strip()):
+            raise self.fail(where, f"is {value!r}; write a time of day as HH:MM on the 24-hour clock, e.g. \"08:00\".")
 
     def path_value(self, section: str, key: str) -> Path | None:
         value = self.get(section, key)
@@ -552,4 +594,7 @@ def parse(text: str, path: Path) -> Config:
         token_valid_days=r.get("tokens", "valid_days"),
         raw=data,
         lock_wait_seconds=r.get("database", "lock_wait_seconds"),
+        summary=SummaryConfig(enabled=r.get("summary", "enabled"), day=r.get("summary", "day").lower(),
+                              time=r.get("summary", "time").strip()),
+        retention=RetentionConfig(raw_mail_days=r.get("retention", "raw_mail_days")),
     )

@@ -34,7 +34,7 @@ from .clock import Clock, TokenSource, iso, parse_iso
 from .config import Config, OutboxConfig, SmtpConfig
 from .errors import ConnectionFailed
 from .headers import AddressError, envelope_address
-from .render import Renderer, build_message, mailto, scheme_list_id
+from .render import Attachment, Renderer, build_message, mailto, scheme_list_id
 from .store import Store
 
 LEASE = dt.timedelta(minutes=10)
@@ -103,6 +103,7 @@ def enqueue(
     exempt: bool = False,
     ref: str = "",
     calendar: tuple[bytes, str] | None = None,
+    attachments: tuple[Attachment, ...] = (),
 ) -> int | None:
     """Render and queue one email. Returns the outbox id, or None if not queued.
 
@@ -158,6 +159,7 @@ def enqueue(
             references=references,
             template=template,
             calendar=calendar,
+            attachments=attachments,
             list_id=scheme_list_id(config.scheme.name, config.scheme.address),
             unsubscribe=stop,
         )

@@ -92,6 +92,15 @@ AUDIENCES = ("mentor", "mentee", "coordinator", "stranger")
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email."""
+
+    filename: str
+    content_type: str  # e.g. "text/csv", "application/zip"
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Rendered:
     subject: str
     text: str  # the plain text, one line per paragraph (build_message sends it format=flowed)
@@ -613,6 +622,7 @@ def build_message(
     list_id: str = "",
     unsubscribe: str = "",
     calendar: tuple[bytes, str] | None = None,
+    attachments: tuple[Attachment, ...] = (),
 ) -> EmailMessage:
     """A multipart/alternative message, with the headers every mailflow email carries.
 
@@ -621,6 +631,7 @@ def build_message(
     iCalendar invite and its method (REQUEST or CANCEL): it goes in as a third
     alternative (which Outlook and Gmail show as an invitation) and as an
     ``invite.ics`` attachment (which Apple Mail and others offer to add).
+    ``attachments`` (a CSV of pairs, a participant's own data) follow as files.
 
     Every value that reaches a header goes through :func:`mailflow.headers.clean`
     (encoded words decoded, control and line-separator characters removed), and
@@ -665,5 +676,10 @@ def build_message(
         msg.add_alternative(ics.decode("utf-8"), subtype="calendar", charset="utf-8", params={"method": method})
         msg.make_mixed()
         msg.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
+    for a in attachments:
+        if msg.get_content_type() != "multipart/mixed":
+            msg.make_mixed()
+        maintype, _, subtype = a.content_type.partition("/")
+        msg.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
     check_headers(msg)
     return msg

@@ -1,7 +1,9 @@
 """Running the service: one cycle (``run-once``) or forever (``serve``).
 
 A cycle: fetch new mail from IMAP into the database, process every stored message,
-settle the mailbox copies, fire due timers, send the outbox.
+settle the mailbox copies, fire due timers, queue the coordinators' weekly summary
+when it is due (:mod:`mailflow.summary`), purge old raw mail (``[retention]``), send
+the outbox.
 
 Only one consumer runs per database (:mod:`mailflow.lock`): ``serve`` holds the lock
 for its whole life, ``run-once`` for its cycle; a second one waits briefly, then
@@ -28,9 +30,10 @@ import threading
 from apscheduler.schedulers.background import BackgroundScheduler
 from imapclient.exceptions import IMAPClientError
 
+from . import privacy, summary
 from .clock import Clock
 from .config import Config
-from .errors import ConnectionFailed
+from .errors import ConnectionFailed, MailflowError
 from .inbound.imap import ImapInbox
 from .lock import ConsumerLock
 from .outbox import recover
@@ -74,12 +77,14 @@ def run_once(service: Service, inbox: ImapInbox | None, *, locked: bool = False)
             report.imap_error = str(exc)
             inbox.close()
     report.timers = service.fire_timers()
+    report.summaries = _periodic(service)
     report.deliveries = service.deliver()
     return report
 
 
 def tick(config: Config, clock: Clock | None) -> None:
-    """The scheduled job: fire timers and send what is due, on its own connection."""
+    """The scheduled job: fire timers, queue the weekly summary when it is due, purge
+    old raw mail, and send what is due, on its own connection."""
     try:
         service = Service(config, clock=clock)
     except StoreError as exc:
@@ -87,6 +92,8 @@ def tick(config: Config, clock: Clock | None) -> None:
         return
     try:
         fired = service.fire_timers()
+        if _periodic(service):
+            log.info("tick: the weekly summary is queued")
         sent = service.deliver()
         if fired or sent:
             log.info("tick: %d timers fired, %d emails handled", fired, len(sent))
@@ -94,6 +101,24 @@ def tick(config: Config, clock: Clock | None) -> None:
         log.warning("tick: %s", exc)
     finally:
         service.close()
+
+
+def _periodic(service: Service) -> int:
+    """The weekly summary (when due) and the raw-mail purge. A failure here (a broken
+    summary template, say) is logged and tried again next time: it never stops the
+    cycle, whose mail matters more. Returns the number of summaries queued."""
+    queued = 0
+    try:
+        queued = summary.send_if_due(service)
+    except MailflowError as exc:
+        log.error("the weekly summary could not be queued; it is tried again next cycle: %s", exc)
+    except Exception:  # a bug must not stop replies being processed and mail sent
+        log.exception("the weekly summary failed; it is tried again next cycle")
+    try:
+        privacy.purge_raw_mail(service)
+    except Exception:
+        log.exception("old raw mail could not be purged; it is tried again next cycle")
+    return queued
 
 
 class Server:

@@ -22,7 +22,7 @@ import re
 import traceback
 from dataclasses import dataclass, field, replace
 
-from . import matching, parse
+from . import coordinate, matching, parse
 from .calendar import is_calendar_reply
 from .clock import Clock, SecretTokens, SystemClock, TokenSource, iso, parse_iso
 from .config import Config
@@ -50,6 +50,7 @@ class CycleReport:
     fetched: int = 0
     processed: dict[str, int] = field(default_factory=dict)  # status -> count
     timers: int = 0
+    summaries: int = 0  # the coordinators' weekly summary queued this cycle
     deliveries: list[Delivery] = field(default_factory=list)
     settled: int = 0
     imap_error: str = ""  # the mailbox could not be read or settled this cycle
@@ -353,7 +354,9 @@ class Service:
 
     def _decide(self, mail: Mail, m: Match, inbound_id: int, now: dt.datetime,
                 raw: bytes = b"") -> tuple[Outcome, Subject]:
-        """Turn a matched message into an outcome. Reads the store; writes nothing."""
+        """Turn a matched message into an outcome. Reads the store; writes only what a
+        coordinator's commands do (:mod:`mailflow.coordinate`, each line in a savepoint of
+        this transaction) and a "which relationship?" question's waiting command."""
         sender = _recipient(m.sender) if m.sender else _stranger(mail)
         day = now.date().isoformat()
         subject = Subject(sender=sender, inbound_id=inbound_id, in_reply_to=mail.message_id,
@@ -368,6 +371,9 @@ class Service:
             return Outcome("ignored", "calendar-reply: an answer to a calendar invite"), subject
         if m.kind == "machine":
             return self._machine(mail, m), subject
+        routed = coordinate.route(self, mail, m, raw, inbound_id, now)  # coordinators' commands, by reply
+        if routed is not None:
+            return routed
         if m.kind == "coordinator":
             return Outcome("ignored", "from a coordinator, not a reply to one of our emails",
                            (Send("notes/coordinator-help", "sender", exempt=True),)), note_once_a_day

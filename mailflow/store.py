@@ -25,6 +25,9 @@ Tables (see :data:`MIGRATIONS` for the exact columns):
 - ``pending``: commands in new emails waiting for "which relationship?".
 - ``service_state``: small JSON values the service keeps between cycles (the SMTP
   relay's backoff after it could not be reached).
+- ``summaries``: each coordinators' summary queued (the week's, or one asked for).
+- ``coordinator_commands``: each line of a coordinator's email, applied once.
+- ``jobs``: when a periodic job (the raw-mail purge) last ran.
 """
 
 from __future__ import annotations
@@ -275,6 +278,41 @@ def _eligibility(db: sqlite_utils.Database) -> None:
         """
         ALTER TABLE participants ADD COLUMN restricted_at TEXT;      -- when restricted (NULL: eligible)
         ALTER TABLE participants ADD COLUMN restricted_reason TEXT;  -- the coordinators' reason
+        """
+    )
+
+
+@MIGRATIONS(name="0003_coordinators")
+def _coordinators(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- The coordinators' summaries: one row per week (key 'week:YYYY-MM-DD', the local
+        -- day it was due), and one per summary asked for; the row is written in the
+        -- transaction that queues the emails, so a week's summary is queued once.
+        CREATE TABLE summaries (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,                  -- weekly | start | asked
+            week TEXT NOT NULL,                  -- the local day the week's summary was due
+            at TEXT NOT NULL,
+            recipients INTEGER NOT NULL DEFAULT 0,
+            feedback_until TEXT                  -- free-text feedback up to here has been shown
+        );
+        -- Each line of a coordinator's email, applied once however often the email is read.
+        CREATE TABLE coordinator_commands (
+            id INTEGER PRIMARY KEY,
+            message_key TEXT NOT NULL,           -- the Message-ID, or the raw bytes' sha256
+            line_no INTEGER NOT NULL,
+            command TEXT NOT NULL,
+            outcome TEXT NOT NULL,               -- done | refused | not-understood
+            detail TEXT NOT NULL DEFAULT '',
+            inbound_id INTEGER,
+            at TEXT NOT NULL,
+            UNIQUE (message_key, line_no)
+        );
+        CREATE TABLE jobs (
+            name TEXT PRIMARY KEY,
+            last_run TEXT NOT NULL
+        );
         """
     )
 

@@ -36,11 +36,18 @@ mentor,Grace Hopper,grace@hospital.test,Oncology
 """
 
 
+# Tests of other things count the emails each cycle sends: no weekly summary among them.
+SUMMARY_OFF = "\n[summary]\nenabled = false\n"
+
+
 def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_address: str | None = None,
                  imap_port: int | None = None, poll_seconds: int = 1, extra: str = "", scheme: str = "",
-                 password_env: str = "MF_TEST_IMAP_PASSWORD", name: str = "mailflow.toml") -> Path:
+                 password_env: str = "MF_TEST_IMAP_PASSWORD", name: str = "mailflow.toml",
+                 summary: bool = False) -> Path:
     """A mailflow.toml for the test's servers. The IMAP password goes in an env var.
-    ``scheme`` holds more [scheme] lines (rules = "NAME", pair_list_to = [...])."""
+    ``scheme`` holds more [scheme] lines (rules = "NAME", pair_list_to = [...]). The
+    coordinators' weekly summary is off unless ``summary`` (tests of other things
+    count the emails each cycle sends)."""
     path = directory / name
     path.write_text(textwrap.dedent(f"""\
         [scheme]
@@ -75,7 +82,7 @@ def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_ad
         [outbox]
         transport = "smtp"
         retry_first_seconds = 60
-        """) + extra, encoding="utf-8")
+        """) + SUMMARY_OFF * (not summary) + extra, encoding="utf-8")
     return path
 
 
@@ -158,7 +165,7 @@ def body(mail: ReceivedMail) -> str:
     return " ".join(mail.message.get_body(("plain",)).get_content().split())
 
 
-def make_service(tmp_path: Path, sink, extra: str = "") -> Service:
+def make_service(tmp_path: Path, sink, extra: str = "", summary: bool = False) -> Service:
     """A Service (no IMAP) on a fixed clock and counting tokens, sending to ``sink``,
     with the people of :data:`PEOPLE` enrolled."""
     path = tmp_path / "mailflow.toml"
@@ -176,6 +183,7 @@ timeout_seconds = 5
 retry_first_seconds = 60
 retry_max_seconds = 600
 give_up_after_hours = 2
+{SUMMARY_OFF * (not summary)}
 {extra}
 """)
     service = Service(load(path), clock=FixedClock(), tokens=CountingTokens())

@@ -19,7 +19,7 @@ from mailflow.runner import run_once
 from mailflow.service import Service
 from servers import Account, ReceivedMail, SmtpSink
 
-from harness import PEOPLE, write_config
+from harness import PEOPLE, SUMMARY_OFF, write_config
 
 UTC = dt.timezone.utc
 
@@ -27,7 +27,7 @@ UTC = dt.timezone.utc
 class Journey:
     def __init__(self, directory: Path, account: Account | None, sink: SmtpSink, *, people: str = PEOPLE,
                  start: dt.datetime = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), extra: str = "",
-                 scheme: str = ""):
+                 scheme: str = "", summary: bool = False, tokens=None):
         """With ``account`` None there is no IMAP: replies are handed to the service as the
         SMTP listener would hand them (for tests about time, not transport). ``scheme``
         holds more [scheme] keys (rules, templates, pair_list_to)."""
@@ -35,19 +35,22 @@ class Journey:
 
         if account is not None:
             os.environ["MF_TEST_IMAP_PASSWORD"] = account.password
-            self.config_path = write_config(directory, account, sink, extra=extra, scheme=scheme)
+            self.config_path = write_config(directory, account, sink, extra=extra, scheme=scheme,
+                                            summary=summary)
         else:
             self.config_path = directory / "mailflow.toml"
             self.config_path.write_text(
                 '[scheme]\nname = "Test Scheme"\naddress = "scheme@scheme.test"\n'
                 'coordinators = ["coordinator@scheme.test"]\ntimezone = "Europe/London"\n' + scheme +
-                f'\n[smtp]\nhost = "{sink.host}"\nport = {sink.port}\ntls = "none"\ntimeout_seconds = 5\n' + extra,
+                f'\n[smtp]\nhost = "{sink.host}"\nport = {sink.port}\ntls = "none"\ntimeout_seconds = 5\n'
+                + SUMMARY_OFF * (not summary) + extra,
                 encoding="utf-8")
         self.config = load(self.config_path)
         self.account = account
         self.sink = sink
         self.clock = FixedClock(start)
-        self.service = Service(self.config, clock=self.clock)
+        self.tokens = tokens
+        self.service = Service(self.config, clock=self.clock, tokens=tokens)
         self.inbox = ImapInbox(self.config.imap, self.service) if account is not None else None
         self.service.enrol(parse_csv(people))
         self.seen = 0
@@ -62,7 +65,7 @@ class Journey:
     def restart(self) -> None:
         """A new process on the same database (what a restart after downtime is)."""
         self.close()
-        self.service = Service(self.config, clock=self.clock)
+        self.service = Service(self.config, clock=self.clock, tokens=self.tokens)
         self.inbox = ImapInbox(self.config.imap, self.service) if self.account is not None else None
 
     @property

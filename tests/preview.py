@@ -286,6 +286,7 @@ def _notes(service: Service) -> dict[str, list[dict[str, Any]]]:
         "onboarding/reminder": [dict(sender=MENTEE_1, to="sender", expects=_has(wf, "directory"))],
         "onboarding/window-ended-coordinator": [dict(sender=MENTEE_1, to="coordinators")],
         "meetings/below-commitment": [dict(pair=3, to="mentor", expects="anytime", vars={"count": 1})],
+        **_coordinators(service),
     }
     return notes
 
@@ -293,6 +294,48 @@ def _notes(service: Service) -> dict[str, list[dict[str, Any]]]:
 def _has(wf, context: str) -> str:
     """``context`` if the scheme's rules have it, else ``anytime``."""
     return context if context in wf.replies else "anytime"
+
+
+def _coordinators(service: Service) -> dict[str, list[dict[str, Any]]]:
+    """The coordinators' emails (mailflow/summary.py, mailflow/coordinate.py) and the
+    reminder a coordinator's NUDGE sends."""
+    from mailflow import coordinate, summary
+
+    commands = coordinate.commands_var()
+    now = service.clock.now()
+    status_title, status_block = coordinate.status_text(service, "3")
+    results = [
+        coordinate.Result("NUDGE 1", "done", "pair 1: Prof. Dr. med. Hans-Joachim Müller-Lüdenscheidt was reminded"),
+        coordinate.Result("CLOSE 12 moved to another trust", "refused", "there is no pair 12; `mailflow status` lists "
+                          "the pairs and their numbers."),
+        coordinate.Result("PAIR #7 #6", "done", "pair 4: Zoë O'Connor with Associate Professor Kim Min-jun; the "
+                          "introductions are on their way"),
+        coordinate.Result("STATUS 3", "done", "below", block=status_block, title=status_title),
+        coordinate.Result("please pair Zoë with Dr Park", "not-understood", "not a command; HELP lists them",
+                          help=True),
+        coordinate.Result("EXPORT", "done", "the CSV of all pairs is attached", attach=True),
+    ]
+    counts = {o: sum(r.outcome == o for r in results) for o in ("done", "refused", "not-understood", "already")}
+    intro = service.workflow.replies.get("introduction")
+    own = [{"word": n.upper(), "args": ""} for n in (intro.commands if intro else {})]
+    return {
+        "coordinators/summary": [dict(to="coordinators", expects="coordinator", commands=commands,
+                                      vars=summary.email_vars(summary.build(service, now)))],
+        "coordinators/answer": [dict(sender=COORDINATOR, expects="coordinator", commands=commands,
+                                     their="Re: Mentoring summary: Northern Clinical Mentoring Scheme",
+                                     vars={"results": [r.as_dict() for r in results], "tally": counts,
+                                           "show_help": True, "command_list": coordinate.command_list(),
+                                           "commands": commands, "expects_reply": True, "csv_attached": True})],
+        "coordinators/refused": [dict(sender=None, their="Re: Mentoring summary: Northern Clinical Mentoring Scheme")],
+        "coordinators/nudge": [
+            dict(pair=1, to="mentor", expects="introduction",
+                 vars={"asked_subject": "Could you mentor Siobhán Ní Bhriain?", "asked_on": "Monday 2 March 2026",
+                       "own_commands": own, "has_form": False}),
+            dict(variant="general", pair=3, to="mentee", expects="anytime",
+                 vars={"asked_subject": "", "asked_on": "", "own_commands": [], "has_form": False}),
+        ],
+        "coordinators/availability": [dict(sender=MENTOR_2, expects="anytime", vars={"available": False})],
+    }
 
 
 def _rule_sends(service: Service) -> dict[str, list[dict[str, Any]]]:
@@ -368,8 +411,9 @@ def _queue(service: Service, template: str, case: dict[str, Any], n: int) -> Ema
     if not ids:
         raise SystemExit(f"{template}: nothing was queued for audience {to!r}")
     row = store.one("SELECT raw FROM outbox WHERE id = ?", (ids[0],))
-    # The commands the email may carry: its own and the anytime ones (as the applier passes them).
-    commands = {k: list(v) for k, v in service.workflow.commands(expects).items()}
+    # The commands the email may carry: its own and the anytime ones (as the applier passes
+    # them), or the coordinators' commands for their emails.
+    commands = case.get("commands") or {k: list(v) for k, v in service.workflow.commands(expects).items()}
     audience = service.applier.recipients(subject, to)[0].role
     return Email(template, case.get("variant", ""), audience, row["raw"], commands, expects)
 

@@ -422,7 +422,10 @@ def test_each_footer_is_for_its_reader_and_true(emails):
                 assert "How to answer" not in footer
         elif mail.audience == "coordinator":
             assert footer.startswith("For the coordinators of Northern Clinical Mentoring Scheme"), mail.slug
-            assert "No reply needed" in footer and "mailflow status" in footer
+            if mail.expects:  # the summary and the answers to their commands: they act by reply
+                assert "How to act: reply with one command per line" in footer, mail.slug
+            else:
+                assert "No reply needed" in footer and "mailflow status" in footer
         else:
             assert footer.startswith("This address is run by a computer"), mail.slug
             assert "To reach a person: write to" in footer
@@ -430,7 +433,7 @@ def test_each_footer_is_for_its_reader_and_true(emails):
             assert not command_links(mail), f"{mail.slug} takes no reply but links a command"
             assert not re.search(r"reply to this email (with|and)", body_text, re.I), mail.slug
         seen.add((mail.audience, bool(mail.expects)))
-    assert {("mentor", True), ("mentee", True), ("mentor", False), ("mentee", False), ("coordinator", False),
+    assert {("mentor", True), ("mentee", True), ("mentor", False), ("mentee", False), ("coordinator", False), ("coordinator", True),
             ("stranger", False)} <= seen
 
 

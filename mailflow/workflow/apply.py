@@ -527,6 +527,7 @@ class Applier:
             day = now.astimezone(self.tz).date().isoformat()
             key = subject.key or f"note:{day}"
             calendar = self._invite(subject, d.invite, r, now) if d.invite and not coordinator else None
+            attachments = self._attachments(d.attach, r, subject, now) if d.attach else ()
             oid = enqueue(
                 self.store, self.config, self.renderer, self.tokens,
                 key=f"{key}:{d.template}:{r.email}",
@@ -542,10 +543,17 @@ class Applier:
                 exempt=d.exempt,
                 ref=d.ref,
                 calendar=calendar,
+                attachments=attachments,
             )
             if oid is not None:
                 queued.append(oid)
         return queued
+
+    def _attachments(self, kind: str, r: Recipient, subject: Subject, now: dt.datetime) -> tuple:
+        """The files an email carries (:mod:`mailflow.export` makes them, and says who may get which)."""
+        from ..export import attachments_for
+
+        return attachments_for(self, kind, r, subject, now)
 
     def _invite(self, subject: Subject, kind: str, r: Recipient, now: dt.datetime) -> tuple[bytes, str] | None:
         """The iCalendar invite an email carries: (bytes, method), or None when there is no event."""

@@ -37,6 +37,7 @@ class Send:
     exempt: bool = False  # exempt from the daily cap: confirms a person's own reply
     invite: str | None = None  # attach an iCalendar invite: meeting | meeting-cancel | review
     ref: str = ""  # bound to the reply token, e.g. the agreement version the email shows
+    attach: str | None = None  # attach a file: export (the sender's own data) | pairs-csv (coordinators)
 
 
 @dataclass(frozen=True)

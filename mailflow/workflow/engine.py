@@ -413,7 +413,7 @@ def _sends(specs: tuple[SendSpec, ...], extra: dict | None = None, sender_extra:
         variables = dict(extra or {})
         if s.to == "sender":
             variables.update(sender_extra or {})
-        out.append(Send(s.template, s.to, s.expects, variables, invite=s.invite,
+        out.append(Send(s.template, s.to, s.expects, variables, invite=s.invite, attach=s.attach,
                         ref=str(variables.get("ref", "")) if s.expects else ""))
     return tuple(out)
 

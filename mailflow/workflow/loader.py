@@ -110,7 +110,8 @@ A ``send`` entry is ``{ template = "dir/name", to = AUDIENCE, expects = "CONTEXT
 with ``to`` one of ``mentor``, ``mentee``, ``both``, ``coordinators``, ``sender``,
 ``partner`` and ``unvoted`` (those of the pair who have not yet answered a ``need``
 rule), and optionally ``invite = "meeting"``, ``"meeting-cancel"`` or ``"review"``
-(an iCalendar invite attached).
+(an iCalendar invite attached), and ``attach = "export"`` (to ``sender`` only: a zip
+of everything the scheme holds about them).
 
 Every problem is reported as ``file:line: what is wrong`` by :func:`load_workflow`
 (which raises on the first) and :func:`check_workflow` (which lists them all).
@@ -133,6 +134,8 @@ ROLES = ("mentor", "mentee", "coordinator")
 FIELD_KINDS = ("text", "date", "list", "number", "choice", "interval", "duration")
 ARG_KINDS = ("date", "past-date", "time", "minutes", "number", "text")
 INVITES = ("meeting", "meeting-cancel", "review")
+# Files an email can carry (see mailflow/export.py): the sender's own data.
+ATTACHMENTS = ("export",)
 # The dates a pair holds that timers can be set relative to (see apply.py).
 DATE_FACTS = ("review_date", "next_meeting", "paused_until", "trial_end")
 # Durations a pair holds (days), usable in after/every.
@@ -159,6 +162,7 @@ class SendSpec:
     expects: str | None
     where: Where
     invite: str | None = None
+    attach: str | None = None
 
 
 @dataclass(frozen=True)
@@ -554,15 +558,21 @@ def _sends(raw: Any, where: Where, loc: _Locator, start_line: int, problems: _Pr
             continue
         line = loc.find(start_line, str(item["template"]))
         w = loc.where(line)
-        unknown = set(item) - {"template", "to", "expects", "invite"}
+        unknown = set(item) - {"template", "to", "expects", "invite", "attach"}
         if unknown:
             problems.add(w, f"unknown key(s) in send entry: {', '.join(sorted(unknown))} "
-                            "(allowed: template, to, expects, invite)")
+                            "(allowed: template, to, expects, invite, attach)")
         if item["to"] not in AUDIENCES:
             problems.add(w, f"to = {item['to']!r}; allowed: {', '.join(AUDIENCES)}")
         if item.get("invite") is not None and item["invite"] not in INVITES:
             problems.add(w, f"invite = {item['invite']!r}; allowed: {', '.join(INVITES)}")
-        out.append(SendSpec(str(item["template"]), str(item["to"]), item.get("expects"), w, item.get("invite")))
+        if item.get("attach") is not None:
+            if item["attach"] not in ATTACHMENTS:
+                problems.add(w, f"attach = {item['attach']!r}; allowed: {', '.join(ATTACHMENTS)}")
+            elif item["to"] != "sender":
+                problems.add(w, f"attach = {item['attach']!r} sends someone their own data: only to = \"sender\"")
+        out.append(SendSpec(str(item["template"]), str(item["to"]), item.get("expects"), w, item.get("invite"),
+                            item.get("attach")))
     return tuple(out)
 
 
