@@ -1,8 +1,10 @@
 """``mailflow check``: is this installation ready to run?
 
-Each check yields ``(passed, line)``. The config, the rule files (every problem,
-as file:line), the templates (each one rendered with sample values) and, unless
-``offline``, the IMAP and SMTP logins.
+Each check yields ``(passed, line)``. The config (every problem at once, each with
+its file, line and key; password variables that are unset and hosts still the
+example's; warnings where TLS and port disagree), the rule files (every problem, as
+file:line), the templates (each one rendered with sample values, in every language)
+and what each language is missing, and, unless ``offline``, the IMAP and SMTP logins.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
-from .config import Config, load
+from .config import Config, environment_problems
+from .config import read as read_config
 from .errors import MailflowError
 from .outbox import Recipient
 from .render import Renderer
@@ -93,13 +96,26 @@ def sample_context(config: Config, workflow: Workflow | None) -> dict:
     }
 
 
-def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool, str]]:
-    try:
-        config = load(path)
-    except MailflowError as exc:
-        yield False, str(exc)
-        return
-    yield True, f"config {config.path}"
+WARN = None  # the "passed" value of a warning: reported, but the check still passes
+
+
+def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool | None, str]]:
+    """Every check, each as ``(passed, line)``; ``passed`` is True, False, or
+    :data:`WARN` (None) for something that works but is probably not meant."""
+    config, problems = read_config(path)
+    errors = [p for p in problems if p.severity == "error"]
+    for p in problems:
+        yield (False if p.severity == "error" else WARN), f"config: {p}"
+    if config is None or errors:
+        if config is None:
+            return
+        yield False, (f"config {config.path}: {len(errors)} problem(s) above; the rules and templates are "
+                      "checked with the values read as far as they could be")
+    else:
+        yield True, f"config {config.path}"
+    # What the file leaves to this machine: password variables, the example's hosts.
+    for p in environment_problems(config):
+        yield False, f"config: {p}"
 
     workflow = None
     try:
