@@ -22,7 +22,7 @@ import re
 import traceback
 from dataclasses import dataclass, field, replace
 
-from . import parse
+from . import i18n, parse
 from .calendar import is_calendar_reply
 from .clock import Clock, SecretTokens, SystemClock, TokenSource, iso, parse_iso
 from .config import Config
@@ -84,10 +84,15 @@ class Service:
     def enrol(self, people: list[Person]) -> dict[str, int]:
         """Add or update participants, all in one transaction. Returns counts."""
         now = self.clock.now()
-        counts = {"added": 0, "updated": 0, "unchanged": 0}
+        counts = {"added": 0, "updated": 0, "unchanged": 0, "withdrawn": 0}
         with self.store.transaction():
             for p in people:
                 row = self.store.participant_by_email(p.email)
+                if row is not None and row["status"] == "withdrawn":
+                    # They said NO to taking part: a file that still lists them does not
+                    # bring them back (they can reply YES to their welcome themselves).
+                    counts["withdrawn"] += 1
+                    continue
                 if row is None:
                     pid = self.store.add_participant(email=p.email, name=p.name, role=p.role, extra=p.extra, now=now)
                     self.store.log("enrolled", now, participant_id=pid, role=p.role)
@@ -96,7 +101,7 @@ class Service:
                         # The rules' enrolment step (a welcome, say), once, with the row's settings.
                         self._settings_from_csv(p)
                         person = _recipient(self.store.participant(pid))
-                        self.applier.apply(engine.on_enrol(self.workflow, p.role),
+                        self.applier.apply(engine.on_enrol(self.workflow, p.role, self.config.scheme.consent, now),
                                            Subject(sender=person, key=f"enrol:{pid}"), now)
                 elif row["status"] in ("bouncing", "stopped"):
                     # Enrolling an address again confirms it: mail to it is tried again.
@@ -120,8 +125,8 @@ class Service:
         return counts
 
     def _settings_from_csv(self, p: Person) -> None:
-        """The optional columns mailflow itself reads: timezone, and a mentor's capacity."""
-        values: dict = {"timezone": p.extra.get("timezone") or None}
+        """The optional columns mailflow itself reads: timezone, language, and a mentor's capacity."""
+        values: dict = {"timezone": p.extra.get("timezone") or None, "language": p.extra.get("language") or None}
         if p.extra.get("capacity", "").strip():
             values["capacity"] = int(p.extra["capacity"])
         self.store.conn.execute(
@@ -148,6 +153,10 @@ class Service:
                     f"{mentee['email']} is already paired with {p['mentor_email']} (pair {p['id']}, "
                     f"state {p['state']}). Close that pair first: mailflow close {p['id']} [--reason TEXT]."
                 )
+            for row in (mentee, mentor):
+                problem = self.pairing_problem(row)
+                if problem:
+                    raise StateError(problem)
             if mentee["status"] == "bouncing" or mentor["status"] == "bouncing":
                 bad = mentee["email"] if mentee["status"] == "bouncing" else mentor["email"]
                 raise StateError(f"email to {bad} has bounced; fix the address (re-enrol) before pairing.")
@@ -167,6 +176,25 @@ class Service:
             pair = self.store.pair(pair_id)
             self.applier.apply(engine.on_start(self.workflow), Subject(pair=pair, key=f"pair:{pair_id}:start"), now)
         return pair_id
+
+    def pairing_problem(self, row: dict) -> str | None:
+        """Why a participant may not be introduced or listed in a directory yet (None:
+        they may): their own state says so, e.g. no YES to the welcome yet, or NO."""
+        state = row.get("state")
+        if self.workflow.pairable(state):
+            return None
+        spec = self.workflow.states[state]
+        since = (row.get("state_since") or "")[:10]
+        if row.get("status") == "withdrawn":
+            return (f"{row['email']} said NO to taking part{' on ' + since if since else ''} and was removed; "
+                    "nobody is introduced to them. If they change their mind they can reply YES to their welcome.")
+        hint = ""
+        if self.config.scheme.consent == "required" and any(e.state == state for e in self.workflow.enrol.values()):
+            hint = (" Nobody is introduced before saying YES: ask them to reply YES to their welcome email "
+                    "(`mailflow status` shows who has), or, if the scheme has their consent already, set "
+                    "[scheme] consent = \"implied\".")
+        return (f"{row['email']} cannot be paired yet: {spec.description or state}"
+                f"{' (since ' + since + ')' if since else ''}.{hint}")
 
     # ------------------------------------------------------------------ inbound
 
@@ -301,18 +329,23 @@ class Service:
             role = participant["role"] if participant["role"] in ("mentor", "mentee") else None
         spec = self.workflow.replies.get(context or "")
         draft = self.applier.draft(pair["id"], spec.form) if pair and spec and spec.form else {}
-        expectation = engine.expectation(self.workflow, context, draft)
+        if pair is None and spec is not None and spec.form:  # a person's own form: what we know of them
+            profile = self.applier.profile(participant)
+            draft = {f.name: profile[f.name] for f in self.workflow.forms[spec.form] if profile.get(f.name)}
+        langs = self._languages(participant)
+        expectation = engine.expectation(self.workflow, context, draft, langs)
         tz = participant.get("timezone") or self.config.scheme.timezone
         reply = parse.understand(_subject_if_empty(mail), expectation, now=now, tz=tz,
-                                 date_order=self.config.scheme.date_order, languages=self.config.scheme.languages,
+                                 date_order=self.config.scheme.date_order, languages=self._date_languages(participant),
                                  names=(participant["name"] or "",))
         state = pair["state"] if pair else participant.get("state")  # a person's own state, with no pair
         facts = self.store.facts(pair["id"]) if pair else json.loads(participant.get("facts") or "{}")
         ctx = engine.ReplyContext(
             context=context, role=role, state=state, draft=draft, facts=facts, ref=ref,
             agreement=self.applier.agreement(pair["id"]) if pair else engine.AgreementView(),
-            participant={k: participant.get(k) for k in ("available", "capacity", "status", "role")},
-            now=now, tz=tz,
+            participant={**{k: participant.get(k) for k in ("available", "capacity", "status", "role")},
+                         "live_pairs": len(self.store.live_pairs(participant["id"], self._final_states()))},
+            now=now, tz=tz, languages=langs,
         )
         return engine.on_reply(self.workflow, reply, ctx), subject
 
@@ -323,10 +356,11 @@ class Service:
         needs the pair: theirs if they have one, or a "which one?" question."""
         participant = m.sender
         assert participant is not None
-        expectation = engine.expectation(self.workflow, ANYTIME)
+        expectation = engine.expectation(self.workflow, ANYTIME, languages=self._languages(participant))
         command = parse.understand(_subject_if_empty(mail), expectation, now=now,
                                    tz=participant.get("timezone") or self.config.scheme.timezone,
-                                   date_order=self.config.scheme.date_order, languages=self.config.scheme.languages,
+                                   date_order=self.config.scheme.date_order,
+                                   languages=self._date_languages(participant),
                                    names=(participant["name"] or "",)).command
         if not command.name:
             return Outcome("ignored", "no-token: not a reply to one of our emails, and no command",
@@ -371,6 +405,15 @@ class Service:
         original = self.store.scalar("SELECT raw FROM inbound WHERE id = ?", (waiting["inbound_id"],))
         first = parse.read(original, tz=self.config.scheme.timezone)
         return self._reply(first, participant, pair, ANYTIME, "", subject, now)
+
+    def _languages(self, participant: dict) -> tuple[str, ...]:
+        """A participant's language chain (their own, the scheme's, English)."""
+        return i18n.chain(participant.get("language"), self.config.scheme.language)
+
+    def _date_languages(self, participant: dict) -> tuple[str, ...]:
+        """The languages their dates are read in: theirs first, then the scheme's."""
+        return i18n.date_languages(participant.get("language"), self.config.scheme.language,
+                                   self.config.scheme.languages)
 
     def _final_states(self) -> tuple[str, ...]:
         return tuple(s for s, spec in self.workflow.states.items() if spec.final and spec.scope == "pair")
