@@ -129,7 +129,7 @@ def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool | No
     except MailflowError as exc:
         yield False, f"rules: {exc}"
 
-    renderer = Renderer(config.scheme.templates)
+    renderer = Renderer(config.scheme.templates, config.scheme.language)
     names = [(n, "") for n in NOTE_TEMPLATES]
     if workflow is not None:
         names += [(n, str(where)) for n, where in workflow.templates()]

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from dataclasses import dataclass
 from email.header import Header
 from email.headerregistry import Address
@@ -82,6 +83,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from .errors import TemplateError
+from .i18n import SOURCE, chain, normalise
+from .i18n import translations as i18n_translations
 from .resources import shipped
 
 _ALLOWED_HEADERS = {"subject", "heading"}
@@ -99,26 +102,60 @@ class Rendered:
 
 
 class Renderer:
-    """Loads templates from an optional custom folder, then the shipped ones."""
+    """Loads templates from an optional custom folder, then the shipped ones; renders
+    each email in its reader's language (see :mod:`mailflow.i18n`).
 
-    def __init__(self, custom: Path | None = None):
+    For a language chain such as ``("pt-BR", "pt", "en")`` a template is looked up in
+    ``<folder>/pt-BR/``, ``<folder>/pt/`` (a whole template written in that language),
+    then ``<folder>/`` itself, whose ``{% trans %}`` paragraphs are translated by the
+    catalogues ``<folder>/<lang>/LC_MESSAGES/messages.po``; what a catalogue lacks
+    stays in the next language of the chain, at last in English."""
+
+    def __init__(self, custom: Path | None = None, language: str = "en"):
         folders = [str(custom)] if custom else []
         folders.append(str(shipped("templates")))
         self.folders = folders
-        loader = jinja2.FileSystemLoader(folders)
-        # Sandboxed: coordinators may edit templates; they must not reach Python.
-        self.text_env = SandboxedEnvironment(
-            loader=loader, undefined=jinja2.StrictUndefined, autoescape=False,
-            keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-        )
-        self.html_env = SandboxedEnvironment(
-            loader=loader, undefined=jinja2.StrictUndefined, autoescape=True,
-            trim_blocks=True, lstrip_blocks=True,
-        )
+        self.language = language
+        self._envs: dict[tuple[str, ...], tuple[SandboxedEnvironment, SandboxedEnvironment]] = {}
+        self._lock = threading.Lock()
         # Styles are written once, in the layout's <style>, and inlined into every
         # element (Outlook and Gmail drop most <style> rules). Media queries (dark
         # mode, narrow screens) stay in <style> for the clients that honour them.
         self.inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+        self.text_env, self.html_env = self.envs(chain(None, language))
+
+    def envs(self, languages: tuple[str, ...]) -> tuple[SandboxedEnvironment, SandboxedEnvironment]:
+        """The (text, HTML) environments of a language chain, made once."""
+        with self._lock:
+            if languages in self._envs:
+                return self._envs[languages]
+        dirs = [str(Path(f) / variant) for lang in languages if lang != SOURCE
+                for variant in dict.fromkeys((lang, lang.replace("-", "_"))) for f in self.folders
+                if (Path(f) / variant).is_dir()]
+        loader = jinja2.FileSystemLoader([*dirs, *self.folders])
+        translations = i18n_translations([Path(f) for f in self.folders], languages)
+        envs = []
+        for autoescape in (False, True):
+            # Sandboxed: coordinators may edit templates; they must not reach Python.
+            env = SandboxedEnvironment(
+                loader=loader, undefined=jinja2.StrictUndefined, autoescape=autoescape,
+                keep_trailing_newline=not autoescape, trim_blocks=True, lstrip_blocks=True,
+                extensions=["jinja2.ext.i18n"],
+            )
+            # A {% trans %} paragraph may be wrapped anywhere: its message is one line.
+            env.policies["ext.i18n.trimmed"] = True
+            env.install_gettext_translations(translations, newstyle=True)
+            envs.append(env)
+        pair = (envs[0], envs[1])
+        with self._lock:
+            self._envs[languages] = pair
+        return pair
+
+    def languages(self, context: dict[str, Any]) -> tuple[str, ...]:
+        """The language chain of an email: its reader's (``recipient.language``, or the
+        context's ``lang``), then the scheme's, then English."""
+        recipient = context.get("recipient")
+        return chain(getattr(recipient, "language", None) or context.get("lang"), self.language)
 
     def exists(self, name: str) -> bool:
         return any((Path(f) / f"{name}.txt").is_file() for f in self.folders)
@@ -128,7 +165,7 @@ class Renderer:
         for folder in self.folders:
             for p in Path(folder).rglob("*.txt"):
                 rel = p.relative_to(folder).with_suffix("").as_posix()
-                if not rel.startswith("_"):
+                if not rel.startswith("_") and not _is_language_dir(rel.split("/", 1)[0]):
                     found.add(rel)
         return sorted(found)
 
@@ -140,18 +177,21 @@ class Renderer:
         expects_reply = context.get("expects_reply")
         if expects_reply is None:  # a caller that does not say: a reply is expected if it has commands or a form
             expects_reply = bool(context.get("commands") or context.get("form"))
-        context = {**context, "audience": audience, "expects_reply": bool(expects_reply)}
+        languages = self.languages(context)
+        text_env, html_env = self.envs(languages)
+        context = {**context, "audience": audience, "expects_reply": bool(expects_reply), "lang": languages[0]}
         try:
-            text = self.text_env.get_template(source).render(context)
-            footer = self.text_env.get_template("_footer.txt").render(context)
+            text = text_env.get_template(source).render(context)
+            footer = text_env.get_template("_footer.txt").render(context)
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(f"template {exc.name!r} not found in {', '.join(self.folders)}") from None
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"template {source}: {exc.message} (a variable the template uses is not set)") from None
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"template {exc.filename or source}:{exc.lineno}: {exc.message}") from None
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"template {source}: {exc}") from None
+        except (jinja2.TemplateError, KeyError, ValueError, TypeError) as exc:
+            # KeyError, ValueError and TypeError: a translation whose %(name)s do not fit.
+            raise TemplateError(f"template {source} ({languages[0]}): {exc}") from None
         headers, body = _split(source, text)
         if "subject" not in headers:
             raise TemplateError(f"template {source}: needs a 'Subject:' line at the top, then a blank line")
@@ -163,7 +203,7 @@ class Renderer:
         heading = headers.get("heading") or re.sub(r"^(?:(?:re|fwd?|aw)\s*:\s*)+", "", subject, flags=re.I)
         html_name = f"{name}.html" if self._has(f"{name}.html") else "_layout.html"
         try:
-            html = self.html_env.get_template(html_name).render({
+            html = html_env.get_template(html_name).render({
                 **context, "subject": subject, "heading": heading, "lang": context.get("lang") or "en",
                 "body_html": page.body(body), "footer_html": page.footer(footer),
             })
@@ -176,6 +216,17 @@ class Renderer:
 
     def _has(self, name: str) -> bool:
         return any((Path(f) / name).is_file() for f in self.folders)
+
+
+def _is_language_dir(name: str) -> bool:
+    """A folder of one language's templates and catalogue (``fr``, ``pt-BR``, ``pt_BR``)."""
+    if not re.fullmatch(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*", name):
+        return False
+    try:
+        normalise(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _split(source: str, text: str) -> tuple[dict[str, str], str]:

@@ -73,7 +73,7 @@ class Service:
         self.tokens = tokens or SecretTokens()
         self.store = store or Store(config.database_path)
         self.workflow = load_workflow(rules_folder(config.scheme.rules, config.path.parent))
-        self.renderer = Renderer(config.scheme.templates)
+        self.renderer = Renderer(config.scheme.templates, config.scheme.language)
         self.applier = Applier(self.store, config, self.workflow, self.renderer, self.tokens)
 
     def close(self) -> None:
