@@ -93,6 +93,7 @@ def sample_context(config: Config, workflow: Workflow | None) -> dict:
         "proposed": "Friday 12 June 2026", "current": "Wednesday 3 June 2026", "review": "Friday 12 June 2026",
         "paused_until": "Monday 1 June 2026", "reason_given": True, "concern_text": "I am worried about ...",
         "capacity": 2, "available": True, "flag": "silent", "count": 2, "progress_given": {"1": 4}, "next_problem": "",
+        "consented_on": "Monday 2 March 2026", "profile_given": True, "taking_part": False,
     }
 
 

@@ -47,6 +47,7 @@ def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_ad
         coordinators = ["coordinator@scheme.test"]
         timezone = "Europe/London"
         date_order = "DMY"
+        consent = "implied"
 
         [database]
         path = "mailflow.db"
@@ -131,10 +132,31 @@ class Installation:
                 proc.kill()
                 proc.wait()
 
-    def enrol(self, people: str = PEOPLE) -> str:
+    def enrol(self, people: str = PEOPLE, *, keep_welcome: bool = False) -> str:
+        """Enrol from a CSV text. The welcome emails enrolling queues are sent (a real
+        run-once) and, unless ``keep_welcome``, set aside, so that tests about what
+        comes later see only that."""
         csv = self.directory / "people.csv"
         csv.write_text(people, encoding="utf-8")
-        return self.cli("enrol", "--csv", str(csv))
+        before = self._welcomes()
+        out = self.cli("enrol", "--csv", str(csv))
+        queued = self._welcomes() - before
+        if queued and not keep_welcome:
+            self.cli("run-once")
+            _wait_welcomes(self.sink, queued)
+        return out
+
+    def _welcomes(self) -> int:
+        import sqlite3
+
+        path = self.directory / "mailflow.db"
+        if not path.exists():
+            return 0
+        with sqlite3.connect(path) as conn:
+            try:
+                return conn.execute("SELECT count(*) FROM outbox WHERE template LIKE 'welcome/%'").fetchone()[0]
+            except sqlite3.OperationalError:
+                return 0
 
     def status(self, email: str | None = None) -> dict:
         return json.loads(self.cli("status", "--json", *([email] if email else [])))
@@ -148,6 +170,19 @@ class Installation:
         conn = sqlite3.connect(self.directory / "mailflow.db")
         conn.row_factory = sqlite3.Row
         return conn
+
+
+def _wait_welcomes(sink, n: int) -> None:
+    """Wait until ``n`` welcome emails reached ``sink``, then set them aside."""
+    import time
+
+    deadline = time.monotonic() + 10
+    got = 0
+    while got < n and time.monotonic() < deadline:
+        got += len(sink.drop("welcome/welcome"))
+        if got < n:
+            time.sleep(0.02)
+    assert got == n, f"expected {n} welcome email(s), got {got}"
 
 
 def body(mail: ReceivedMail) -> str:
@@ -164,6 +199,7 @@ def make_service(tmp_path: Path, sink, extra: str = "") -> Service:
 name = "Test Scheme"
 address = "scheme@scheme.test"
 coordinators = ["coordinator@scheme.test"]
+consent = "implied"
 [smtp]
 host = "{sink.host}"
 port = {sink.port}
@@ -176,7 +212,11 @@ give_up_after_hours = 2
 {extra}
 """)
     service = Service(load(path), clock=FixedClock(), tokens=CountingTokens())
-    service.enrol(parse_csv(PEOPLE))
+    counts = service.enrol(parse_csv(PEOPLE))
+    # The welcome emails go out (and are set aside), so tests see what comes after.
+    sent = [d for d in service.deliver() if d.status == "sent"]
+    _wait_welcomes(sink, len(sent))
+    assert counts["added"]
     return service
 
 

@@ -27,10 +27,12 @@ UTC = dt.timezone.utc
 class Journey:
     def __init__(self, directory: Path, account: Account | None, sink: SmtpSink, *, people: str = PEOPLE,
                  start: dt.datetime = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), extra: str = "",
-                 scheme: str = ""):
+                 scheme: str = "", keep_welcome: bool = False):
         """With ``account`` None there is no IMAP: replies are handed to the service as the
         SMTP listener would hand them (for tests about time, not transport). ``scheme``
-        holds more [scheme] keys (rules, templates) for that case."""
+        holds more [scheme] keys (rules, templates) for that case. The welcome emails
+        that enrolling queues are sent by a first cycle and kept in ``welcomed``, out of
+        the log (``keep_welcome``: left for the test's own first cycle)."""
         import os
 
         if account is not None:
@@ -40,7 +42,7 @@ class Journey:
             self.config_path = directory / "mailflow.toml"
             self.config_path.write_text(
                 '[scheme]\nname = "Test Scheme"\naddress = "scheme@scheme.test"\n'
-                'coordinators = ["coordinator@scheme.test"]\ntimezone = "Europe/London"\n' + scheme +
+                'coordinators = ["coordinator@scheme.test"]\ntimezone = "Europe/London"\nconsent = "implied"\n' + scheme +
                 f'\n[smtp]\nhost = "{sink.host}"\nport = {sink.port}\ntls = "none"\ntimeout_seconds = 5\n' + extra,
                 encoding="utf-8")
         self.config = load(self.config_path)
@@ -53,6 +55,10 @@ class Journey:
         self.seen = 0
         self.log: list[tuple[str, str, str, str]] = []  # (date, template, recipient, subject), in order
         self.last: dict[tuple[str, str], ReceivedMail] = {}  # (template, recipient) -> the latest such email
+        self.welcomed: list[tuple[str, str]] = []
+        if not keep_welcome:
+            self.welcomed = self.cycle()
+            self.log.clear()
 
     def close(self) -> None:
         if self.inbox is not None:

@@ -152,6 +152,7 @@ def scheme(directory: Path) -> Iterator[Service]:
         coordinators = ["{COORDINATOR}", "mentoring-office@university-hospital.example"]
         timezone = "Europe/London"
         date_order = "DMY"
+        consent = "implied"
 
         [database]
         path = "mailflow.db"
@@ -263,12 +264,20 @@ def _rule_sends(service: Service) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
 
     def add(spec, state: str, replier: str | None, form: bool = False) -> None:
+        if wf.scope_of(state) == "participant":  # about a person, not a pair (the welcome): a mentor
+            found.setdefault(spec.template, [dict(pair=None, to=spec.to, expects=spec.expects, sender=MENTOR_1,
+                                                  their="" if spec.to != "sender" else "Welcome")])
+            return
         # Pair 1 (no agreement yet) before the agreement; pair 3 (agreed) once one is sent.
         pair = 1 if state in ("introduced", "getting-to-know", "deciding") and not form else 3
         mentor, mentee = {1: (MENTOR_1, MENTEE_1), 3: (MENTOR_3, MENTEE_3)}[pair]
         sender = {"mentor": mentor, "mentee": mentee}.get(replier or "", mentee)
         found.setdefault(spec.template, [dict(pair=pair, to=spec.to, expects=spec.expects, sender=sender,
                                               their="")])
+
+    for role, enrol in wf.enrol.items():
+        for spec in enrol.send:
+            add(spec, enrol.state, role)
 
     for spec in wf.start.send:
         add(spec, wf.start.state, None)

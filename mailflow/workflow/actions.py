@@ -629,7 +629,7 @@ def _profile(a: Act) -> None:
         a.stop("no profile fields", None)
         return
     a.decide(SaveProfile(values))
-    a.var(profile_given=True)
+    a.var(profile_given=True, taking_part=a.wf.pairable(a.ctx.state))
 
 
 @action("withdraw")

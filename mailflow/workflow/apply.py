@@ -55,6 +55,7 @@ ACTION_VARS: dict[str, Any] = {
     "count": 0, "progress_given": {}, "next_problem": "", "problem": "", "problems": [], "usage": "",
     "choices": [], "command": "", "options": [], "available": None, "candidates": [], "line": "", "form_name": "",
     "understood": [], "missing": [], "invalid": [], "unknown_labels": [], "warnings": [],
+    "consented_on": "", "profile_given": False, "taking_part": True,
 }  # when a timer due "on" a day fires, in the scheme's zone
 
 
