@@ -88,7 +88,9 @@ from .i18n import translations as i18n_translations
 from .resources import shipped
 
 _ALLOWED_HEADERS = {"subject", "heading"}
-_FORM_LINE = re.compile(r"^\s*(\d+[.)]|[A-Z][A-Za-z /'-]{0,40}:)(\s|$)")
+# Capital letters, with the accented ones of Latin scripts ("DÉPLACER", "AINDA NÃO").
+_UP = "A-ZÀ-ÖØ-ÞŒ"
+_FORM_LINE = re.compile(rf"^\s*(\d+[.)]|[{_UP}][A-Za-zÀ-ÖØ-öø-ÿŒœ /'’-]{{0,40}}:)(\s|$)")
 WIDTH = 72  # plain-text lines are at most this long, plus a space where they flow on
 
 AUDIENCES = ("mentor", "mentee", "coordinator", "stranger")
@@ -315,7 +317,7 @@ def _soft_wrap(line: str, width: int) -> list[str]:
 
 # --------------------------------------------------------------------------- HTML
 
-_COMMAND_LINE = re.compile(r"^(?P<indent>[ \t]+)(?P<word>[A-Z][A-Z0-9_'-]*)(?P<args>(?:[ \t]+<[^<>]+>)*)"
+_COMMAND_LINE = re.compile(rf"^(?P<indent>[ \t]+)(?P<word>[{_UP}][{_UP}0-9_'’-]*)(?P<args>(?:[ \t]+<[^<>]+>)*)"
                            r"(?:[ \t]+(?P<desc>.*))?$")
 _FIELD = re.compile(r"^(?P<label>[^\W\d_][\w /'()-]{0,40}):(?:[ \t]+(?P<value>.*))?$")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+(?![\w-])")
@@ -363,6 +365,9 @@ class _Page:
                 self.words.add(str(name).upper())
                 self.words.update(" ".join(w.upper().split()) for w in words or () if isinstance(w, str)
                                   and len(w.split()) <= 3)
+                if (context.get("lang") or "en").split("-")[0] != "en" and words and isinstance(words[0], str):
+                    # In another language the emails name a command by its first word ("CONFIRMER").
+                    self.names.add(" ".join(words[0].upper().split()))
 
     # ------------------------------------------------------------------ blocks
 
@@ -515,7 +520,7 @@ class _Page:
         if not m:
             return None
         # A command of several words in capitals ("NOT YET") is the longest that is one.
-        caps = re.match(r"[A-Z][A-Z0-9_'-]*(?:[ ][A-Z][A-Z0-9_'-]*){0,2}(?=\s|$)", line.strip())
+        caps = re.match(rf"[{_UP}][{_UP}0-9_'’-]*(?:[ ][{_UP}][{_UP}0-9_'’-]*){{0,3}}(?=\s|$)", line.strip())
         if caps:
             words = caps.group(0).split()
             for n in range(len(words), 1, -1):

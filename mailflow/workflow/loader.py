@@ -1051,7 +1051,7 @@ def _read_translations(folder: Path, wf: Workflow, problems: _Problems) -> dict[
                                                                            for x in words):
                         problems.add(w, f"commands.{ctx}.{cname} must be a non-empty list of words or phrases")
                         continue
-                    t.commands.setdefault(ctx, {})[cname] = tuple(x.strip().lower() for x in words)
+                    t.commands.setdefault(ctx, {})[cname] = _with_plain(x.strip().lower() for x in words)
             for form, flds in (data.get("forms") or {}).items():
                 if form not in wf.forms:
                     problems.add(loc.where(loc.header(f"forms.{form}", default=1)),
@@ -1070,8 +1070,27 @@ def _read_translations(folder: Path, wf: Workflow, problems: _Problems) -> dict[
                         problems.add(w, f"[forms.{form}.{fname}] takes label (text), synonyms (a list) and help "
                                         "(text)")
                         continue
-                    t.fields.setdefault(form, {})[fname] = dict(body)
+                    body = dict(body)
+                    body["synonyms"] = list(_with_plain([*body.get("synonyms", ()), body.get("label", "")]))
+                    t.fields.setdefault(form, {})[fname] = body
     return out
+
+
+def _with_plain(words) -> tuple[str, ...]:
+    """Words, each followed by its spelling without accents when that differs and the
+    word is long enough not to become another word ("déplacer" and "deplacer"; but
+    Spanish "sí" does not become "si", which means "if")."""
+    import unicodedata
+
+    out: list[str] = []
+    for w in words:
+        if not w:
+            continue
+        out.append(w)
+        plain = "".join(c for c in unicodedata.normalize("NFD", w) if not unicodedata.combining(c))
+        if plain != w and len(plain.replace(" ", "")) >= 4:
+            out.append(plain)
+    return tuple(dict.fromkeys(out))
 
 
 def _check_translated_words(wf: Workflow, problems: _Problems) -> None:
