@@ -292,18 +292,68 @@ def translations(folders: Sequence[Path], languages: Sequence[str]):
     return out
 
 
-def messages(po: Path) -> dict[str, str]:
-    """msgid -> msgstr of a catalogue, translated and not fuzzy only."""
-    from babel.messages.pofile import read_po
-
-    with po.open("rb") as fh:
-        catalog = read_po(fh, domain=DOMAIN)
-    return {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy and isinstance(m.id, str)}
-
-
 _TRANS_VAR = re.compile(r"%\((\w+)\)s")
 
 
 def placeholders(text: str) -> set[str]:
     """The ``%(name)s`` variables of a message."""
     return set(_TRANS_VAR.findall(text))
+
+
+# --------------------------------------------------------------------------- what is missing
+
+
+def template_messages(folders: Sequence[Path], names: Iterable[str]) -> dict[str, list[str]]:
+    """The messages to translate in each template (by name, e.g. ``introduction/to-mentor``),
+    read from the first folder that has it, with Babel's Jinja2 extractor."""
+    from babel.messages.extract import extract_from_file
+
+    out: dict[str, list[str]] = {}
+    for name in names:
+        path = next((Path(f) / f"{name}.txt" for f in folders if (Path(f) / f"{name}.txt").is_file()), None)
+        if path is None:
+            continue
+        found = extract_from_file("jinja2", str(path), keywords={"_": None, "gettext": None, "ngettext": (1, 2)},
+                                  options={"extensions": "jinja2.ext.i18n", "trim_blocks": "true",
+                                           "lstrip_blocks": "true"})
+        out[name] = [m[1] if isinstance(m[1], str) else m[1][0] for m in found]
+    return out
+
+
+def missing_messages(folders: Sequence[Path], lang: str, messages: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Per template, the messages ``lang`` (or its base language) has no translation
+    for, in any folder's catalogue; a template written whole in that language
+    (``<folder>/<lang>/<name>.txt``) lacks nothing."""
+    known: set[str] = set()
+    own = [lang] + ([base(lang)] if base(lang) != lang else [])
+    for folder in folders:
+        for tag in own:
+            for po in catalogue_files(Path(folder), tag):
+                known |= set(messages_of(po))
+    out: dict[str, list[str]] = {}
+    for name, ids in messages.items():
+        if any((Path(f) / variant / f"{name}.txt").is_file() for f in folders for tag in own
+               for variant in (tag, tag.replace("-", "_"))):
+            continue
+        lacking = [m for m in dict.fromkeys(ids) if m not in known]
+        if lacking:
+            out[name] = lacking
+    return out
+
+
+def messages_of(po: Path) -> dict[str, str]:
+    """msgid -> msgstr of a catalogue (plural messages by their singular), translated
+    and not fuzzy only."""
+    from babel.messages.pofile import read_po
+
+    with po.open("rb") as fh:
+        catalog = read_po(fh, domain=DOMAIN)
+    out = {}
+    for m in catalog:
+        if not m.id or m.fuzzy:
+            continue
+        key = m.id if isinstance(m.id, str) else m.id[0]
+        value = m.string if isinstance(m.string, str) else (m.string[0] if m.string else "")
+        if value:
+            out[key] = value
+    return out
