@@ -101,6 +101,7 @@ class Rendered:
     subject: str
     text: str  # the plain text, one line per paragraph (build_message sends it format=flowed)
     html: str
+    language: str = ""  # the language it was rendered in (BCP 47), for Content-Language
 
 
 class Renderer:
@@ -214,7 +215,7 @@ class Renderer:
             raise TemplateError(f"template {html_name} (for {source}): {exc}") from None
         except css_inline.InlineError as exc:
             raise TemplateError(f"template {html_name} (for {source}): its CSS cannot be inlined: {exc}") from None
-        return Rendered(subject, plain, html)
+        return Rendered(subject, plain, html, languages[0])
 
     def _has(self, name: str) -> bool:
         return any((Path(f) / name).is_file() for f in self.folders)
@@ -692,6 +693,8 @@ def build_message(
     msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Mailflow-Template"] = template
+    if rendered.language:
+        msg["Content-Language"] = rendered.language
     if list_id:
         msg["List-Id"] = list_id
     if unsubscribe:

@@ -1013,6 +1013,10 @@ def _read_translations(folder: Path, wf: Workflow, problems: _Problems) -> dict[
     if folder not in folders:
         folders.append(folder)
     for base in folders:
+        # A base folder's words for contexts, commands or forms that this folder replaced
+        # are left out quietly; the folder's own files must fit its rules exactly.
+        own = base.resolve() == folder.resolve()
+        report = problems if own else _Problems()
         for path in sorted((base / "lang").glob("*.toml")):
             text = path.read_text(encoding="utf-8")
             loc = _Locator(path, text)
@@ -1020,17 +1024,17 @@ def _read_translations(folder: Path, wf: Workflow, problems: _Problems) -> dict[
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
                 m = re.search(r"line (\d+)", str(exc))
-                problems.add(loc.where(int(m.group(1)) if m else 1), f"not valid TOML: {exc}")
+                report.add(loc.where(int(m.group(1)) if m else 1), f"not valid TOML: {exc}")
                 continue
             try:
                 tag = normalise(path.stem)
             except ValueError:
-                problems.add(loc.where(1), f"{path.name}: the file's name must be a language tag such as fr.toml, "
+                report.add(loc.where(1), f"{path.name}: the file's name must be a language tag such as fr.toml, "
                                            "es.toml or pt-BR.toml")
                 continue
             for key in data:
                 if key not in ("commands", "forms", "language"):
-                    problems.add(loc.where(loc.header(key)), f"unknown table [{key}]; allowed: commands, forms")
+                    report.add(loc.where(loc.header(key)), f"unknown table [{key}]; allowed: commands, forms")
             t = out.setdefault(tag, Translation(tag))
             object.__setattr__(t, "files", (*t.files, path))
             for ctx, cmds in (data.get("commands") or {}).items():
@@ -1038,36 +1042,36 @@ def _read_translations(folder: Path, wf: Workflow, problems: _Problems) -> dict[
                 spec = wf.replies.get(ctx)
                 if spec is None:
                     close = get_close_matches(ctx, list(wf.replies), n=1)
-                    problems.add(loc.where(line), f"[commands.{ctx}]: {ctx!r} is not a reply context of the rules"
+                    report.add(loc.where(line), f"[commands.{ctx}]: {ctx!r} is not a reply context of the rules"
                                                   + (f"; did you mean {close[0]!r}?" if close else ""))
                     continue
                 for cname, words in (cmds or {}).items():
                     w = loc.where(loc.key(line, cname) if loc.key(line, cname) != line else loc.find(line, cname))
                     if cname not in spec.commands:
-                        problems.add(w, f"{cname!r} is not a command of reply context {ctx!r} (it has: "
+                        report.add(w, f"{cname!r} is not a command of reply context {ctx!r} (it has: "
                                         f"{', '.join(spec.commands)})")
                         continue
                     if not isinstance(words, list) or not words or not all(isinstance(x, str) and x.strip()
                                                                            for x in words):
-                        problems.add(w, f"commands.{ctx}.{cname} must be a non-empty list of words or phrases")
+                        report.add(w, f"commands.{ctx}.{cname} must be a non-empty list of words or phrases")
                         continue
                     t.commands.setdefault(ctx, {})[cname] = _with_plain(x.strip().lower() for x in words)
             for form, flds in (data.get("forms") or {}).items():
                 if form not in wf.forms:
-                    problems.add(loc.where(loc.header(f"forms.{form}", default=1)),
+                    report.add(loc.where(loc.header(f"forms.{form}", default=1)),
                                  f"[forms.{form}]: there is no form {form!r} in the rules")
                     continue
                 names = {f.name for f in wf.forms[form]}
                 for fname, body in (flds or {}).items():
                     w = loc.where(loc.header(f"forms.{form}.{fname}", default=1))
                     if fname not in names:
-                        problems.add(w, f"[forms.{form}.{fname}]: form {form!r} has no field {fname!r} "
+                        report.add(w, f"[forms.{form}.{fname}]: form {form!r} has no field {fname!r} "
                                         f"(it has: {', '.join(sorted(names))})")
                         continue
                     if not isinstance(body, dict) or set(body) - {"label", "synonyms", "help"} or \
                             not isinstance(body.get("label", ""), str) or \
                             not all(isinstance(x, str) for x in body.get("synonyms", [])):
-                        problems.add(w, f"[forms.{form}.{fname}] takes label (text), synonyms (a list) and help "
+                        report.add(w, f"[forms.{form}.{fname}] takes label (text), synonyms (a list) and help "
                                         "(text)")
                         continue
                     body = dict(body)
