@@ -693,8 +693,6 @@ def build_message(
     msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Mailflow-Template"] = template
-    if rendered.language:
-        msg["Content-Language"] = rendered.language
     if list_id:
         msg["List-Id"] = list_id
     if unsubscribe:
@@ -706,4 +704,6 @@ def build_message(
         msg.add_alternative(ics.decode("utf-8"), subtype="calendar", charset="utf-8", params={"method": method})
         msg.make_mixed()
         msg.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
+    if rendered.language:  # after the parts: making a multipart moves Content-* headers into them
+        msg["Content-Language"] = rendered.language
     return msg

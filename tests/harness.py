@@ -37,8 +37,11 @@ mentor,Grace Hopper,grace@hospital.test,Oncology
 
 
 def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_address: str | None = None,
-                 imap_port: int | None = None, poll_seconds: int = 1, extra: str = "") -> Path:
-    """A mailflow.toml for the test's servers. The IMAP password goes in an env var."""
+                 imap_port: int | None = None, poll_seconds: int = 1, extra: str = "",
+                 consent: str = "implied") -> Path:
+    """A mailflow.toml for the test's servers. The IMAP password goes in an env var.
+    ``consent`` is "implied" (people take part at once, as the tests written before the
+    welcome expect) unless a test is about the welcome's YES."""
     path = directory / "mailflow.toml"
     path.write_text(textwrap.dedent(f"""\
         [scheme]
@@ -47,7 +50,7 @@ def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_ad
         coordinators = ["coordinator@scheme.test"]
         timezone = "Europe/London"
         date_order = "DMY"
-        consent = "implied"
+        consent = "{consent}"
 
         [database]
         path = "mailflow.db"

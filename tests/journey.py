@@ -27,7 +27,7 @@ UTC = dt.timezone.utc
 class Journey:
     def __init__(self, directory: Path, account: Account | None, sink: SmtpSink, *, people: str = PEOPLE,
                  start: dt.datetime = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), extra: str = "",
-                 scheme: str = "", keep_welcome: bool = False):
+                 scheme: str = "", keep_welcome: bool = False, consent: str = "implied"):
         """With ``account`` None there is no IMAP: replies are handed to the service as the
         SMTP listener would hand them (for tests about time, not transport). ``scheme``
         holds more [scheme] keys (rules, templates) for that case. The welcome emails
@@ -37,12 +37,13 @@ class Journey:
 
         if account is not None:
             os.environ["MF_TEST_IMAP_PASSWORD"] = account.password
-            self.config_path = write_config(directory, account, sink, extra=extra)
+            self.config_path = write_config(directory, account, sink, extra=extra, consent=consent)
         else:
             self.config_path = directory / "mailflow.toml"
             self.config_path.write_text(
                 '[scheme]\nname = "Test Scheme"\naddress = "scheme@scheme.test"\n'
-                'coordinators = ["coordinator@scheme.test"]\ntimezone = "Europe/London"\nconsent = "implied"\n' + scheme +
+                'coordinators = ["coordinator@scheme.test"]\ntimezone = "Europe/London"\n'
+                f'consent = "{consent}"\n' + scheme +
                 f'\n[smtp]\nhost = "{sink.host}"\nport = {sink.port}\ntls = "none"\ntimeout_seconds = 5\n' + extra,
                 encoding="utf-8")
         self.config = load(self.config_path)
