@@ -334,7 +334,7 @@ class _Reader:
         """The key's value, or its default when it is missing or wrong (reported once)."""
         typ, default, check = SCHEMA[section][key]
         body = self.data.get(section, {})
-        fallback = _placeholder(typ) if default is ... else default
+        fallback = _placeholder(typ, check) if default is ... else default
         if (section, key) in self._bad:
             return fallback
         if key not in body:
@@ -382,9 +382,15 @@ class _Reader:
         return Secret(section=section, env=env, file=file, config_path=self.path)
 
 
-def _placeholder(typ) -> Any:
+def _placeholder(typ, check: Any = None) -> Any:
     """A value of the right type for a required key that is missing or wrong, so that
-    reading can go on and find the other problems."""
+    reading (and the checks after it) can go on and find the other problems."""
+    if check == "address":
+        return "mentoring@example.invalid"
+    if check == "addresses":
+        return ["coordinator@example.invalid"]
+    if check == "nonempty":
+        return "unnamed"
     return {str: "", int: 0, bool: False, list: []}.get(typ, None)
 
 
