@@ -58,6 +58,12 @@ Conventions for template authors (the renderer recognises these; no markup neede
    subject without "Re:"; a reply note (``Subject: {{ reply_subject }}``) should give
    a ``Heading:`` that says what the note is about.
 
+8. **Translation**: every sentence is one message, ``{{ _("Dear %(greeting)s,",
+   greeting=recipient.greeting) }}`` (adjacent string literals join, so a long one may
+   be wrapped); ``ngettext`` for plurals; a choice between sentences is two whole
+   messages under ``{% if %}``, never a sentence built from pieces. Commands to type
+   (``mailflow pair ...``) stay outside ``_()``. See :mod:`mailflow.i18n`.
+
 Rendering is strict (:class:`jinja2.StrictUndefined`): a missing variable is an
 error naming the template and the variable, raised before anything is queued.
 """
