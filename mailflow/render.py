@@ -125,24 +125,12 @@ class Renderer:
         folders.append(str(shipped("templates")))
         self.folders = folders
         self.language = language
-        self._envs: dict[tuple[str, ...], tuple[SandboxedEnvironment, SandboxedEnvironment]] = {}
+        self._translations: dict[tuple[str, ...], Any] = {}
         self._lock = threading.Lock()
-        # Styles are written once, in the layout's <style>, and inlined into every
-        # element (Outlook and Gmail drop most <style> rules). Media queries (dark
-        # mode, narrow screens) stay in <style> for the clients that honour them.
-        self.inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-        self.text_env, self.html_env = self.envs(chain(None, language))
-
-    def envs(self, languages: tuple[str, ...]) -> tuple[SandboxedEnvironment, SandboxedEnvironment]:
-        """The (text, HTML) environments of a language chain, made once."""
-        with self._lock:
-            if languages in self._envs:
-                return self._envs[languages]
-        dirs = [str(Path(f) / variant) for lang in languages if lang != SOURCE
-                for variant in dict.fromkeys((lang, lang.replace("-", "_"))) for f in self.folders
-                if (Path(f) / variant).is_dir()]
-        loader = jinja2.FileSystemLoader([*dirs, *self.folders])
-        translations = i18n_translations([Path(f) for f in self.folders], languages)
+        loader = jinja2.FileSystemLoader(folders)
+        # One pair of environments for every language: each template is compiled once,
+        # and _() / ngettext look the message up in the language chain of the email
+        # being rendered (the context's "languages").
         envs = []
         for autoescape in (False, True):
             # Sandboxed: coordinators may edit templates; they must not reach Python.
@@ -151,14 +139,43 @@ class Renderer:
                 keep_trailing_newline=not autoescape, trim_blocks=True, lstrip_blocks=True,
                 extensions=["jinja2.ext.i18n"],
             )
-            # A {% trans %} paragraph may be wrapped anywhere: its message is one line.
-            env.policies["ext.i18n.trimmed"] = True
-            env.install_gettext_translations(translations, newstyle=True)
+            env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's message is one line
+            env.install_gettext_callables(self._gettext, self._ngettext, newstyle=True)
             envs.append(env)
-        pair = (envs[0], envs[1])
+        self.text_env, self.html_env = envs
+        # Styles are written once, in the layout's <style>, and inlined into every
+        # element (Outlook and Gmail drop most <style> rules). Media queries (dark
+        # mode, narrow screens) stay in <style> for the clients that honour them.
+        self.inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+    def translations(self, languages: tuple[str, ...]):
+        """The catalogues of a language chain, each folder's in turn (made once)."""
         with self._lock:
-            self._envs[languages] = pair
-        return pair
+            found = self._translations.get(languages)
+        if found is None:
+            found = i18n_translations([Path(f) for f in self.folders], languages)
+            with self._lock:
+                self._translations[languages] = found
+        return found
+
+    @jinja2.pass_context
+    def _gettext(self, context, message: str) -> str:
+        return self.translations(context.get("languages") or (SOURCE,)).gettext(message)
+
+    @jinja2.pass_context
+    def _ngettext(self, context, singular: str, plural: str, n: int) -> str:
+        return self.translations(context.get("languages") or (SOURCE,)).ngettext(singular, plural, n)
+
+    def _source(self, name: str, languages: tuple[str, ...]) -> str:
+        """The template file for a language chain: a whole template written in one of
+        its languages (``fr/notes/x.txt``), else the template itself."""
+        for lang in languages:
+            if lang == SOURCE:
+                break
+            for variant in dict.fromkeys((lang, lang.replace("-", "_"))):
+                if any((Path(f) / variant / name).is_file() for f in self.folders):
+                    return f"{variant}/{name}"
+        return name
 
     def languages(self, context: dict[str, Any]) -> tuple[str, ...]:
         """The language chain of an email: its reader's (``recipient.language``, or the
@@ -187,11 +204,12 @@ class Renderer:
         if expects_reply is None:  # a caller that does not say: a reply is expected if it has commands or a form
             expects_reply = bool(context.get("commands") or context.get("form"))
         languages = self.languages(context)
-        text_env, html_env = self.envs(languages)
-        context = {**context, "audience": audience, "expects_reply": bool(expects_reply), "lang": languages[0]}
+        text_env, html_env = self.text_env, self.html_env
+        context = {**context, "audience": audience, "expects_reply": bool(expects_reply), "lang": languages[0],
+                   "languages": languages}
         try:
-            text = text_env.get_template(source).render(context)
-            footer = text_env.get_template("_footer.txt").render(context)
+            text = text_env.get_template(self._source(source, languages)).render(context)
+            footer = text_env.get_template(self._source("_footer.txt", languages)).render(context)
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(f"template {exc.name!r} not found in {', '.join(self.folders)}") from None
         except jinja2.UndefinedError as exc:
