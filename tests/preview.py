@@ -140,10 +140,11 @@ class Email:
 
 
 @contextmanager
-def scheme(directory: Path) -> Iterator[Service]:
+def scheme(directory: Path, language: str | None = None) -> Iterator[Service]:
     """A service with the people of :data:`PEOPLE` enrolled and three pairs:
     1 just introduced, 2 agreeing with the agreement half filled in, 3 meeting with
-    version 1 of its agreement in force, a review date and a next meeting."""
+    version 1 of its agreement in force, a review date and a next meeting. With
+    ``language``, every mentor and mentee reads and writes that language."""
     config = directory / "mailflow.toml"
     config.write_text(textwrap.dedent(f"""\
         [scheme]
@@ -166,6 +167,10 @@ def scheme(directory: Path) -> Iterator[Service]:
                       tokens=Tokens())
     try:
         service.enrol(parse_csv(PEOPLE))
+        if language:
+            with service.store.transaction():
+                service.store.conn.execute("UPDATE participants SET language = ? WHERE role != 'coordinator'",
+                                           (language,))
         for n, (mentee, mentor, state) in enumerate(((MENTEE_1, MENTOR_1, "introduced"),
                                                      (MENTEE_2, MENTOR_2, "agreeing"),
                                                      (MENTEE_3, MENTOR_3, "active")), 1):
@@ -291,12 +296,13 @@ def _rule_sends(service: Service) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def render(names: list[str] | None = None, directory: Path | None = None) -> list[Email]:
-    """Render each template named (default: every template) as it would be sent."""
+def render(names: list[str] | None = None, directory: Path | None = None, language: str | None = None) -> list[Email]:
+    """Render each template named (default: every template) as it would be sent (to
+    participants whose language is ``language``, if given)."""
     own = directory is None
     directory = directory or Path(tempfile.mkdtemp(prefix="mailflow-emails-"))
     try:
-        with scheme(directory) as service:
+        with scheme(directory, language) as service:
             specs = {**_rule_sends(service), **_notes(service)}
             wanted = names or service.renderer.names()
             unknown = [n for n in wanted if not service.renderer.exists(n)]
@@ -329,9 +335,11 @@ def _queue(service: Service, template: str, case: dict[str, Any], n: int) -> Ema
     if not ids:
         raise SystemExit(f"{template}: nothing was queued for audience {to!r}")
     row = store.one("SELECT raw FROM outbox WHERE id = ?", (ids[0],))
-    # The commands the email may carry: its own and the anytime ones (as the applier passes them).
-    commands = {k: list(v) for k, v in service.workflow.commands(expects).items()}
-    audience = service.applier.recipients(subject, to)[0].role
+    # The commands the email may carry: its own and the anytime ones, in its reader's
+    # languages (as the applier passes them).
+    reader = service.applier.recipients(subject, to)[0]
+    commands = {k: list(v) for k, v in service.workflow.commands(expects, service.applier.languages(reader)).items()}
+    audience = reader.role
     return Email(template, case.get("variant", ""), audience, row["raw"], commands, expects)
 
 
@@ -345,7 +353,9 @@ def command_lines(text: str, commands: dict[str, list[str]]) -> list[tuple[str, 
         " ".join(w.upper().split()) for ws in commands.values() for w in ws if len(w.split()) <= 3}
     found = []
     for line in text.splitlines():
-        m = re.match(r"^\s+((?:[A-Z][A-Z0-9_'-]*)(?: [A-Z][A-Z0-9_'-]*){0,2})((?:\s+<[^<>]+>)*)(?=\s|$)", line)
+        # Capitals with the accents of Latin scripts too ("DÉPLACER", "AINDA NÃO").
+        m = re.match(r"^\s+((?:[A-ZÀ-ÖØ-ÞŒ][A-ZÀ-ÖØ-ÞŒ0-9_'’-]*)(?: [A-ZÀ-ÖØ-ÞŒ][A-ZÀ-ÖØ-ÞŒ0-9_'’-]*){0,3})"
+                     r"((?:\s+<[^<>]+>)*)(?=\s|$)", line)
         if not m:
             continue
         caps = m.group(1).split()

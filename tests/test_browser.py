@@ -43,6 +43,26 @@ def test_every_email_reads_well_in_a_browser(template, browser, emails):
             assert (preview.OUT / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
 
 
+_TRANSLATED: dict[str, list[preview.Email]] = {}
+
+
+def translated(language: str) -> list[preview.Email]:
+    if language not in _TRANSLATED:
+        _TRANSLATED[language] = preview.render(language=language)
+    return _TRANSLATED[language]
+
+
+@pytest.mark.parametrize("language", ["fr", "es", "pt"])
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_email_reads_well_in_each_language_on_a_phone(template, language, browser):
+    """Translations run longer than English: each email at 375 px (light and dark),
+    its command lines buttons with the words of its reader's language."""
+    mails = [m for m in translated(language) if m.template == template]
+    assert mails, f"{template} was not rendered"
+    for mail in mails:
+        assert preview.check(mail, browser, None, widths=(375,)) == [], mail.slug
+
+
 def broken(html: str, text: str) -> preview.Email:
     msg = EmailMessage()
     msg["From"] = "Scheme <scheme@scheme.test>"
