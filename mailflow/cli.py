@@ -119,7 +119,9 @@ def enrol(ctx: click.Context, csv_path: Path) -> None:
     service = _service(ctx)
     counts = service.enrol(people)
     click.echo(f"enrolled from {csv_path}: {counts['added']} added, {counts['updated']} updated, "
-               f"{counts['unchanged']} unchanged")
+               f"{counts['unchanged']} unchanged"
+               + (f", {counts['withdrawn']} not enrolled again (they replied NO to their welcome)"
+                  if counts.get("withdrawn") else ""))
 
 
 @main.command()
