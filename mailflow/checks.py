@@ -1,17 +1,21 @@
 """``mailflow check``: is this installation ready to run?
 
-Each check yields ``(passed, line)``. The config, the rule files (every problem,
-as file:line), the templates (each one rendered with sample values) and, unless
-``offline``, the IMAP and SMTP logins.
+Each check yields ``(passed, line)``. The config (every problem at once, each with
+its file, line and key; password variables that are unset and hosts still the
+example's; warnings where TLS and port disagree), the rule files (every problem, as
+file:line), the templates (each one rendered with sample values, in every language)
+and what each language is missing, and, unless ``offline``, the IMAP and SMTP logins.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from .config import Config, config_warnings, load
+from .config import Config, config_warnings, environment_problems
+from .config import read as read_config
 from .errors import MailflowError
 from .outbox import Recipient
 from .render import Renderer
@@ -27,7 +31,7 @@ NOTE_TEMPLATES = (
     "agreement/unchanged", "agreement/nothing-to-confirm", "agreement/stale", "agreement/already-in-force",
     "meetings/which-date", "meetings/already-known", "meetings/agenda-empty", "review/which-date",
     "review/unchanged", "review/nothing-to-confirm", "review/waiting-for-partner", "anytime/feedback-empty",
-    "anytime/concern-empty", "anytime/capacity-range", "lifecycle/flag-coordinators",
+    "anytime/concern-empty", "anytime/capacity-range", "lifecycle/flag-coordinators", "welcome/in-a-pair",
     # The coordinators' summary and commands by reply (mailflow/summary.py, mailflow/coordinate.py).
     "coordinators/summary", "coordinators/answer", "coordinators/refused", "coordinators/nudge",
     "coordinators/availability",
@@ -132,6 +136,7 @@ def sample_context(config: Config, workflow: Workflow | None) -> dict:
         "choice": "Ada", "requested": "Dr Ada Byron", "reason": "registration under review",
         "affected": [{"id": 3, "mentee": "Sam Lee", "state": "active"}],
         "restricted": {"name": "Dr Ada Byron", "email": "mentor@example.org"},
+        "consented_on": "Monday 2 March 2026", "profile_given": True, "taking_part": False,
         **_coordinator_sample(),
     }
 
@@ -148,15 +153,30 @@ def _coordinator_sample() -> dict:
             "asked_on": "Monday 2 March 2026", "own_commands": [{"word": "ACCEPT", "args": ""}], "has_form": False}
 
 
-def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool, str]]:
-    try:
-        config = load(path)
-    except MailflowError as exc:
-        yield False, str(exc)
-        return
-    yield True, f"config {config.path}"
+
+
+WARN = None  # the "passed" value of a warning: reported, but the check still passes
+
+
+def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool | None, str]]:
+    """Every check, each as ``(passed, line)``; ``passed`` is True, False, or
+    :data:`WARN` (None) for something that works but is probably not meant."""
+    config, problems = read_config(path)
+    errors = [p for p in problems if p.severity == "error"]
+    for p in problems:
+        yield (False if p.severity == "error" else WARN), f"config: {p}"
+    if config is None or errors:
+        if config is None:
+            return
+        yield False, (f"config {config.path}: {len(errors)} problem(s) above; the rules and templates are "
+                      "checked with the values read as far as they could be")
+    else:
+        yield True, f"config {config.path}"
+    # What the file leaves to this machine: password variables, the example's hosts.
+    for p in environment_problems(config):
+        yield False, f"config: {p}"
     for warning in config_warnings(config):
-        yield True, f"warning: {warning}"
+        yield WARN, f"config: {warning}"
 
     workflow = None
     try:
@@ -170,7 +190,8 @@ def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool, str
     except MailflowError as exc:
         yield False, f"rules: {exc}"
 
-    renderer = Renderer(config.scheme.templates, workflow.template_folders if workflow is not None else ())
+    renderer = Renderer(config.scheme.templates, config.scheme.language,
+                        extra=workflow.template_folders if workflow is not None else ())
     names = [(n, "") for n in (*NOTE_TEMPLATES, *ALWAYS_TEMPLATES)]
     if workflow is not None:
         names += [(n, str(where)) for n, where in workflow.templates()]
@@ -190,6 +211,8 @@ def run_checks(path: Path, *, offline: bool = False) -> Iterator[tuple[bool, str
             yield False, f"{where + ': ' if where else ''}{exc}"
     if not bad:
         yield True, f"templates: {len(dict(names))} render"
+    if workflow is not None:
+        yield from check_languages(config, workflow, renderer, [n for n, _ in names])
 
     try:
         if config.database_path.parent.exists():
@@ -240,3 +263,82 @@ def _check_smtp(config: Config) -> Iterator[tuple[bool, str]]:
         yield True, f"SMTP {config.smtp.host}:{config.smtp.port} {who}"
     except MailflowError as exc:
         yield False, str(exc)
+
+
+def check_languages(config: Config, workflow: Workflow, renderer: Renderer,
+                    names: list[str]) -> Iterator[tuple[bool | None, str]]:
+    """For each language the scheme may write in (its catalogues, ``[scheme] language``
+    and ``languages``): which template messages, command words and form labels have
+    no translation (they fall back to the scheme's language, then English), each
+    email rendered in it, and translated command lines that start with a word the
+    rules do not know (their button would not answer)."""
+    from . import i18n
+
+    folders = [Path(f) for f in renderer.folders]
+    wanted = {*i18n.languages_in(folders), *config.scheme.languages, config.scheme.language, *workflow.translations}
+    langs = sorted(t for t in wanted if i18n.base(t) != i18n.SOURCE)
+    if not langs:
+        return
+    messages = i18n.template_messages(folders, ["_footer", *dict.fromkeys(names)])
+    total = len({m for ms in messages.values() for m in ms})
+    sample = sample_context(config, workflow)
+    for lang in langs:
+        chain = tuple(t for t in (lang, i18n.base(lang)) if t in workflow.translations)
+        missing = i18n.missing_messages(folders, lang, messages)
+        untranslated = len({m for ms in missing.values() for m in ms})
+        commands = [f"{ctx}.{c}" for ctx, spec in workflow.replies.items()
+                    if set(spec.roles) - {"coordinator"}
+                    for c in spec.commands if not any(c in workflow.translations[t].commands.get(ctx, {}) for t in chain)]
+        labels = [f"{form}.{f.name}" for form, fields in workflow.forms.items() for f in fields
+                  if not any(f.name in workflow.translations[t].fields.get(form, {}) for t in chain)]
+        fallback = " then ".join(dict.fromkeys(i18n.chain(None, config.scheme.language)))
+        if not (untranslated or commands or labels):
+            yield True, (f"language {lang}: all {total} template messages, every command word and form label "
+                         "translated")
+        else:
+            parts = []
+            if untranslated:
+                parts.append(f"{untranslated} of {total} template messages untranslated in {len(missing)} "
+                             "template(s)")
+            if commands:
+                parts.append(f"{len(commands)} command(s) with no {lang} words")
+            if labels:
+                parts.append(f"{len(labels)} form label(s) untranslated")
+            yield WARN, f"language {lang}: {'; '.join(parts)} (they fall back to {fallback})"
+            for name, ms in list(missing.items())[:12]:
+                shown = "; ".join(f"“{m[:50]}”" for m in ms[:2]) + (f" and {len(ms) - 2} more" if len(ms) > 2 else "")
+                yield WARN, f"    {name}: {shown}"
+            if len(missing) > 12:
+                yield WARN, f"    ... and {len(missing) - 12} more templates"
+            if commands:
+                yield WARN, f"    commands: {', '.join(commands[:15])}{' ...' if len(commands) > 15 else ''}"
+            if labels:
+                yield WARN, f"    form labels: {', '.join(labels[:15])}{' ...' if len(labels) > 15 else ''}"
+        # Every email renders in the language (a translation whose %(name)s do not fit fails here).
+        ctx = dict(sample)
+        ctx["recipient"] = Recipient("mentor@example.org", "Dr Ada Byron", "mentor", 1, language=lang)
+        bad = []
+        for name in dict.fromkeys(names):
+            try:
+                renderer.render(name, ctx)
+            except MailflowError as exc:
+                bad.append(str(exc))
+        for b in bad:
+            yield False, f"language {lang}: {b}"
+        # Command lines in the catalogue must start with a command word of the language.
+        words = {w for ctx_name in workflow.replies for c, ws in workflow.commands(ctx_name, (*chain, "en")).items()
+                 for w in ws}
+        for folder in folders:
+            for tag in dict.fromkeys((lang, i18n.base(lang))):
+                for po in i18n.catalogue_files(folder, tag):
+                    for msgid, msgstr in i18n.messages_of(po).items():
+                        head = _COMMAND_HEAD.match(msgid)
+                        got = _TRANSLATED_HEAD.match(msgstr)
+                        if head and (got is None or " ".join(got.group(1).lower().split()) not in words):
+                            yield WARN, (f"{po}: “{msgstr[:40]}” translates a command line, but "
+                                         f"“{got.group(1) if got else msgstr[:15]}” is not a command word of "
+                                         f"{lang} or English in the rules (add it to lang/{tag}.toml)")
+
+
+_COMMAND_HEAD = re.compile(r"^([A-Z][A-Z-]+(?: [A-Z]+)?)(?: <[^<>]+>)*(?: {2,}|$)")
+_TRANSLATED_HEAD = re.compile(r"^([A-ZÀ-ÖØ-ÞŒ][A-ZÀ-ÖØ-ÞŒ'’-]+(?: [A-ZÀ-ÖØ-ÞŒ'’-]+)?)(?= |$)")

@@ -105,13 +105,18 @@ def init(ctx: click.Context, force: bool, scheme: str | None) -> None:
 @click.option("--offline", is_flag=True, help="Do not try the IMAP and SMTP logins.")
 @click.pass_context
 def check(ctx: click.Context, offline: bool) -> None:
-    """Validate the config, rules and templates, and try the IMAP and SMTP logins."""
+    """Validate the config, rules and templates, and try the IMAP and SMTP logins.
+
+    Every problem is listed in one run, each with its file, line and key. Offline,
+    it also says which password variables are unset and which hosts are still the
+    example's; it warns when a TLS mode does not fit its port.
+    """
     from .checks import run_checks
 
     ok = True
     for passed, line in run_checks(find_path(ctx.obj["config"]), offline=offline):
-        click.echo(("ok    " if passed else "FAIL  ") + line)
-        ok &= passed
+        click.echo({True: "ok    ", False: "FAIL  ", None: "warn  "}[passed] + line)
+        ok &= passed is not False
     if not ok:
         ctx.exit(1)
 
@@ -135,7 +140,9 @@ def enrol(ctx: click.Context, csv_path: Path) -> None:
     service = _service(ctx)
     counts = service.enrol(_progress(people, "enrolling", len(people)))
     click.echo(f"enrolled from {csv_path}: {counts['added']} added, {counts['updated']} updated, "
-               f"{counts['unchanged']} unchanged")
+               f"{counts['unchanged']} unchanged"
+               + (f", {counts['withdrawn']} not enrolled again (they replied NO to their welcome)"
+                  if counts.get("withdrawn") else ""))
 
 
 @main.command()

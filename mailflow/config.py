@@ -5,6 +5,15 @@ declared once in :data:`SCHEMA` with its type, default and what is allowed; ever
 error names the file, the key and what is allowed. ``config.example.toml`` documents
 every key, and a test keeps the two in step.
 
+Every problem is found in one pass (:func:`find_problems`, :func:`read`): each is a
+:class:`Problem` with the file, the line, the key and what is allowed, an error or a
+warning (a TLS mode that does not fit its port). The checks are generic over
+:data:`SCHEMA` (a key added there is checked like the others; a check may also be a
+function returning what is wrong), and rules between keys are small functions
+registered with :func:`rule`. :func:`load` and :func:`parse` raise the first error,
+saying how many more there are. :func:`environment_problems` checks what the file
+leaves to the machine: password variables that are unset, hosts still the example's.
+
 Secrets are never read from the config file itself: a ``password`` key is refused
 with a message saying how to supply it (``password_env`` or ``password_file``).
 """
@@ -16,7 +25,7 @@ import os
 import re
 import tomllib
 import zoneinfo
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import time as dt_time
 from email.utils import parseaddr
 from pathlib import Path
@@ -144,6 +153,8 @@ class SchemeConfig:
     templates: Path | None
     support: str = ""
     languages: tuple[str, ...] = ("en",)  # what replies are written in (dates are read in these)
+    consent: str = "required"  # required: a welcome asks for YES; implied: the welcome only informs
+    language: str = "en"  # the language of participants with no CSV language column (BCP 47)
     # Addresses told only who mentors whom (the list of current pairs), whenever it changes.
     pair_list_to: tuple[str, ...] = ()
 
@@ -277,6 +288,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, Any]]] = {
         "templates": (str, "", "path"),
         "support": (str, "", None),
         "languages": (list, ["en"], "languages"),
+        "language": (str, "en", "language"),
+        "consent": (str, "required", ("required", "implied")),
         "pair_list_to": (list, [], "address-list"),
     },
     "database": {"path": (str, "mailflow.db", "path"), "lock_wait_seconds": (int, 10, "nonnegative")},
@@ -347,112 +360,126 @@ def _suggest(word: str, options) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-class _Reader:
-    """Validates one parsed TOML document against :data:`SCHEMA`."""
+# ----------------------------------------------------------------------- problems
 
-    def __init__(self, path: Path, data: dict[str, Any]):
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config file: where (file, line, key), what, and how bad.
+
+    ``severity`` is ``error`` (mailflow cannot run like this) or ``warning`` (it can,
+    but probably not as meant: a TLS mode that does not fit the port, say)."""
+
+    path: Path
+    line: int
+    key: str  # "[imap] port", "[imap]", or "" for the file as a whole
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class _Lines:
+    """Finds the line of a [section] or a key in it (tomllib keeps no positions)."""
+
+    def __init__(self, text: str):
+        self.lines = text.splitlines()
+
+    def section(self, section: str) -> int:
+        pat = re.compile(r"^\s*\[\s*" + re.escape(section) + r"\s*\]\s*(#.*)?$")
+        return next((i for i, line in enumerate(self.lines, 1) if pat.match(line)), 0)
+
+    def key(self, section: str, key: str) -> int:
+        start = self.section(section)
+        if not start:
+            return 0
+        pat = re.compile(r"^\s*[\"']?" + re.escape(key) + r"[\"']?\s*=")
+        for i in range(start + 1, len(self.lines) + 1):
+            line = self.lines[i - 1]
+            if re.match(r"^\s*\[", line):
+                break
+            if pat.match(line):
+                return i
+        return start
+
+
+# Cross-key rules: each is called with the reader once every key has been read and
+# reports what it finds with reader.problem(). Other modules may append their own.
+RULES: list[Any] = []
+
+
+def rule(fn):
+    """Register a cross-key rule (see :data:`RULES`)."""
+    RULES.append(fn)
+    return fn
+
+
+class _Reader:
+    """Validates one parsed TOML document against :data:`SCHEMA`, collecting every
+    problem (:attr:`problems`) instead of stopping at the first."""
+
+    def __init__(self, path: Path, data: dict[str, Any], text: str = ""):
         self.path = path
         self.data = data
+        self.where = _Lines(text)
+        self.problems: list[Problem] = []
+        self._bad: set[tuple[str, str]] = set()  # keys already reported: read as their default
 
-    def fail(self, where: str, message: str) -> ConfigError:
+    def problem(self, section: str, key: str | None, message: str, severity: str = "error") -> None:
+        line = self.where.key(section, key) if key else self.where.section(section)
+        label = f"[{section}] {key}" if key else f"[{section}]"
+        self.problems.append(Problem(self.path, line, label, message, severity))
+        if key:
+            self._bad.add((section, key))
+
+    def fail(self, where: str, message: str) -> ConfigError:  # kept for callers of the old reader
         return ConfigError(f"{self.path}: {where}: {message}")
 
     def check_shape(self) -> None:
-        for section, body in self.data.items():
+        for section, body in list(self.data.items()):
             if section not in SCHEMA:
-                raise self.fail(
-                    f"[{section}]",
-                    f"unknown section.{_suggest(section, SCHEMA)} "
-                    f"Allowed sections: {', '.join(SCHEMA)}.",
-                )
+                self.problem(section, None, f"unknown section.{_suggest(section, SCHEMA)} "
+                                            f"Allowed sections: {', '.join(SCHEMA)}.")
+                continue
             if not isinstance(body, dict):
-                raise self.fail(section, f"must be a table ([{section}]), not a single value.")
+                self.problems.append(Problem(self.path, self.where.key("", section) or 1, section,
+                                             f"must be a table ([{section}]), not a single value."))
+                self.data[section] = {}
+                continue
             for key in body:
                 if key.lower() in _SECRET_KEYS:
-                    raise self.fail(
-                        f"[{section}] {key}",
+                    self.problem(
+                        section, key,
                         "passwords are not written in the config file. Put the password in "
                         "an environment variable and set password_env = \"ITS_NAME\", or in a "
                         "file readable only by mailflow and set password_file = \"/path\".",
                     )
-                if key not in SCHEMA[section]:
-                    raise self.fail(
-                        f"[{section}] {key}",
-                        f"unknown key.{_suggest(key, SCHEMA[section])} "
-                        f"Allowed keys in [{section}]: {', '.join(SCHEMA[section])}.",
-                    )
+                elif key not in SCHEMA[section]:
+                    self.problem(section, key, f"unknown key.{_suggest(key, SCHEMA[section])} "
+                                               f"Allowed keys in [{section}]: {', '.join(SCHEMA[section])}.")
 
     def get(self, section: str, key: str) -> Any:
+        """The key's value, or its default when it is missing or wrong (reported once)."""
         typ, default, check = SCHEMA[section][key]
-        where = f"[{section}] {key}"
         body = self.data.get(section, {})
+        fallback = _placeholder(typ, check) if default is ... else default
+        if (section, key) in self._bad:
+            return fallback
         if key not in body:
             if default is ...:
-                raise self.fail(where, "is required. See config.example.toml for an example.")
-            return default
+                self.problem(section, key, "is required. See config.example.toml for an example.")
+            return fallback
         value = body[key]
         if typ is int and isinstance(value, bool) or not isinstance(value, typ):
-            raise self.fail(where, f"must be {_typename(typ)}, not {_typename(type(value))} ({value!r}).")
-        self._check(where, value, check)
+            self.problem(section, key, f"must be {_typename(typ)}, not {_typename(type(value))} ({value!r}).")
+            return fallback
+        message = _check(value, check)
+        if message:
+            self.problem(section, key, message)
+            return fallback
         return value
-
-    def _check(self, where: str, value: Any, check: Any) -> None:
-        if check is None:
-            return
-        if isinstance(check, tuple):
-            if value not in check:
-                raise self.fail(
-                    where, f"is {value!r}; allowed: {', '.join(repr(c) for c in check)}.{_suggest(str(value), check)}"
-                )
-        elif check == "nonempty" and not value.strip():
-            raise self.fail(where, "must not be empty.")
-        elif check == "nonempty" and _BREAKS_LINE.search(value):
-            raise self.fail(where, "holds a line break or control character; write it on one line.")
-        elif check == "address" and not _ADDR.match(value):
-            raise self.fail(
-                where,
-                f"{value!r} is not a plain email address like mentoring@example.org "
-                "(no display name, and no '+': mailflow adds its own plus-part for replies).",
-            )
-        elif check == "addresses":
-            if not value:
-                raise self.fail(where, "needs at least one address.")
-            for item in value:
-                if not isinstance(item, str) or not _ADDR.match(parseaddr(item)[1]):
-                    raise self.fail(where, f"{item!r} is not an email address.")
-        elif check == "address-list":  # like "addresses", but may be empty
-            for item in value:
-                if not isinstance(item, str) or not _ADDR.match(parseaddr(item)[1]):
-                    raise self.fail(where, f"{item!r} is not an email address.")
-        elif check == "timezone":
-            try:
-                zoneinfo.ZoneInfo(value)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise self.fail(where, f"{value!r} is not an IANA time zone name such as 'Europe/London'.") from None
-        elif check == "languages":
-            if not value:
-                raise self.fail(where, 'needs at least one language code, e.g. ["en"] or ["en", "cy"].')
-            from dateparser.data.languages_info import language_order
-
-            for item in value:
-                if not isinstance(item, str) or item not in language_order:
-                    raise self.fail(
-                        where, f"{item!r} is not a language code mailflow can read dates in. Use two-letter "
-                        'codes such as "en", "cy", "fr", "de", "nl", "es", "pt", "it", "sv", "da", "nb", "fi".'
-                        f"{_suggest(str(item), language_order)}",
-                    )
-        elif check == "port" and not 0 < value < 65536:
-            raise self.fail(where, f"{value} is not a port number (1-65535).")
-        elif check == "nonnegative" and value < 0:
-            raise self.fail(where, f"must be 0 or more, not {value}.")
-        elif check == "positive" and value <= 0:
-            raise self.fail(where, f"must be a positive number, not {value}.")
-        elif check == "nonnegative" and value < 0:
-            raise self.fail(where, f"must be 0 or more, not {value}.")
-        elif check == "weekday" and value.lower() not in WEEKDAYS:
-            raise self.fail(where, f"is {value!r}; allowed: {', '.join(WEEKDAYS)}.{_suggest(value.lower(), WEEKDAYS)}")
-        elif check == "time" and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value.strip()):
-            raise self.fail(where, f"is {value!r}; write a time of day as HH:MM on the 24-hour clock, e.g. \"08:00\".")
 
     def path_value(self, section: str, key: str) -> Path | None:
         value = self.get(section, key)
@@ -462,15 +489,20 @@ class _Reader:
         return p if p.is_absolute() else (self.path.parent / p)
 
     def build(self, section: str, cls):
-        """The section as its dataclass: paths resolved, password_env/file as one Secret."""
+        """The section as its dataclass: paths resolved, password_env/file as one Secret.
+        Keys of the section that the dataclass does not declare are read (and checked)
+        but not passed on, so a key can be added to the schema before its dataclass."""
         values: dict[str, Any] = {}
+        names = {f.name for f in fields(cls)}
         for key, (_typ, _default, check) in SCHEMA[section].items():
             if key in ("password_env", "password_file", "oauth2_token_command", "oauth2_token_file"):
                 continue
-            values[key] = self.path_value(section, key) if check == "path" else self.get(section, key)
+            value = self.path_value(section, key) if check == "path" else self.get(section, key)
+            if key in names:
+                values[key] = value
         if "password_env" in SCHEMA[section]:
             values["password"] = self.secret(section)
-        if "oauth2_token_command" in SCHEMA[section]:
+        if "oauth2_token_command" in SCHEMA[section] and "oauth2_token" in names:
             values["oauth2_token"] = self.oauth2(section, values.get("auth", "password"))
         return cls(**values)
 
@@ -479,27 +511,92 @@ class _Reader:
         file = self.path_value(section, "oauth2_token_file")
         if auth == "password":
             if command or file:
-                raise self.fail(f"[{section}] auth", 'is "password", but an oauth2_token_command or '
-                                'oauth2_token_file is set: set auth = "xoauth2" (or "oauthbearer") to use it.')
+                self.problem(section, "auth", 'is "password", but an oauth2_token_command or oauth2_token_file '
+                             'is set: set auth = "xoauth2" (or "oauthbearer") to use it.')
             return None
         if bool(command) == bool(file):
-            raise self.fail(f"[{section}] auth", f"is {auth!r}: set oauth2_token_command (a command that prints "
-                            "an access token) or oauth2_token_file (a file holding one), exactly one of the two.")
+            self.problem(section, "auth", f"is {auth!r}: set oauth2_token_command (a command that prints an "
+                         "access token) or oauth2_token_file (a file holding one), exactly one of the two.")
+            return None
         return OAuth2Token(section=section, command=command, file=file, config_path=self.path)
-
-    def plaintext(self, section: str, host: str, tls: str, allowed: bool) -> None:
-        """Refuse tls = "none" to a host that is not this machine, unless allowed."""
-        if tls == "none" and host and not _loopback(host) and not allowed:
-            raise self.fail(f"[{section}] tls", f'is "none", which would send the password (and every email) '
-                            f"unencrypted to {host}. Use \"ssl\" or \"starttls\", or, if the network between "
-                            "them is trusted, set allow_plaintext = true.")
 
     def secret(self, section: str) -> Secret:
         env = self.get(section, "password_env")
         file = self.path_value(section, "password_file")
         if env and file:
-            raise self.fail(f"[{section}]", "set password_env or password_file, not both.")
+            self.problem(section, None, "set password_env or password_file, not both.")
         return Secret(section=section, env=env, file=file, config_path=self.path)
+
+
+def _placeholder(typ, check: Any = None) -> Any:
+    """A value of the right type for a required key that is missing or wrong, so that
+    reading (and the checks after it) can go on and find the other problems."""
+    if check == "address":
+        return "mentoring@example.invalid"
+    if check == "addresses":
+        return ["coordinator@example.invalid"]
+    if check == "nonempty":
+        return "unnamed"
+    return {str: "", int: 0, bool: False, list: []}.get(typ, None)
+
+
+def _check(value: Any, check: Any) -> str:
+    """What is wrong with ``value`` under ``check`` ("" when nothing is)."""
+    if check is None:
+        return ""
+    if isinstance(check, tuple):
+        if value not in check:
+            return f"is {value!r}; allowed: {', '.join(repr(c) for c in check)}.{_suggest(str(value), check)}"
+        return ""
+    if callable(check):  # a check of its own, for keys added later: returns what is wrong, or ""
+        return check(value) or ""
+    if check == "nonempty" and not value.strip():
+        return "must not be empty."
+    if check == "nonempty" and _BREAKS_LINE.search(value):
+        return "holds a line break or control character; write it on one line."
+    if check == "address" and not _ADDR.match(value):
+        return (f"{value!r} is not a plain email address like mentoring@example.org "
+                "(no display name, and no '+': mailflow adds its own plus-part for replies).")
+    if check == "addresses":
+        if not value:
+            return "needs at least one address."
+        for item in value:
+            if not isinstance(item, str) or not _ADDR.match(parseaddr(item)[1]):
+                return f"{item!r} is not an email address."
+    if check == "address-list":  # like "addresses", but may be empty
+        for item in value:
+            if not isinstance(item, str) or not _ADDR.match(parseaddr(item)[1]):
+                return f"{item!r} is not an email address."
+    if check == "timezone":
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return f"{value!r} is not an IANA time zone name such as 'Europe/London'."
+    if check == "languages":
+        if not value:
+            return 'needs at least one language code, e.g. ["en"] or ["en", "cy"].'
+        from dateparser.data.languages_info import language_order
+
+        for item in value:
+            if not isinstance(item, str) or item not in language_order:
+                return (f"{item!r} is not a language code mailflow can read dates in. Use two-letter "
+                        'codes such as "en", "cy", "fr", "de", "nl", "es", "pt", "it", "sv", "da", "nb", "fi".'
+                        f"{_suggest(str(item), language_order)}")
+    if check == "language":
+        from .i18n import language_problem
+
+        return language_problem(value)
+    if check == "port" and not 0 < value < 65536:
+        return f"{value} is not a port number (1-65535)."
+    if check == "positive" and value <= 0:
+        return f"must be a positive number, not {value}."
+    if check == "nonnegative" and value < 0:
+        return f"must be 0 or more, not {value}."
+    if check == "weekday" and value.lower() not in WEEKDAYS:
+        return f"is {value!r}; allowed: {', '.join(WEEKDAYS)}.{_suggest(value.lower(), WEEKDAYS)}"
+    if check == "time" and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value.strip()):
+        return f"is {value!r}; write a time of day as HH:MM on the 24-hour clock, e.g. \"08:00\"."
+    return ""
 
 
 def _loopback(host: str) -> bool:
@@ -530,6 +627,77 @@ def _typename(typ) -> str:
     return names.get(typ, getattr(typ, "__name__", str(typ)))
 
 
+# ----------------------------------------------------------------------- cross-key rules
+
+
+@rule
+def _imap_needs_username(r: _Reader) -> None:
+    if r.get("imap", "host") and not r.get("imap", "username"):
+        r.problem("imap", "username", "is required when [imap] host is set.")
+
+
+@rule
+def _outbox_needs_its_transport(r: _Reader) -> None:
+    transport = r.get("outbox", "transport")
+    if transport == "smtp" and not r.get("smtp", "host"):
+        r.problem("smtp", "host", 'is required when [outbox] transport = "smtp".')
+    if transport == "maildir" and not r.get("outbox", "maildir"):
+        r.problem("outbox", "maildir", 'is required when [outbox] transport = "maildir".')
+
+
+@rule
+def _no_plaintext_to_another_machine(r: _Reader) -> None:
+    """tls = "none" to a host that is not this machine is refused, unless allowed."""
+    for section in ("imap", "smtp"):
+        host, tls = r.get(section, "host"), r.get(section, "tls")
+        if section == "smtp" and r.get("outbox", "transport") != "smtp":
+            continue
+        if tls == "none" and host and not _loopback(host) and not r.get(section, "allow_plaintext"):
+            r.problem(section, "tls", f'is "none", which would send the password (and every email) unencrypted '
+                      f'to {host}. Use "ssl" or "starttls", or, if the network between them is trusted, set '
+                      "allow_plaintext = true.")
+
+
+@rule
+def _oauth_needs_a_username(r: _Reader) -> None:
+    if r.get("smtp", "auth") != "password" and not r.get("smtp", "username"):
+        r.problem("smtp", "username", f"is required with auth = {r.get('smtp', 'auth')!r}.")
+
+
+@rule
+def _processed_folder_differs(r: _Reader) -> None:
+    processed = r.get("imap", "processed_folder")
+    if processed and processed == r.get("imap", "folder"):
+        r.problem("imap", "processed_folder", "must differ from [imap] folder (or be empty).")
+
+
+# The usual port of each TLS mode, and ports that belong to the other protocol.
+_PORTS = {
+    "imap": {"ssl": 993, "starttls": 143, "none": 143, "other": {25, 465, 587, 2525}, "other_name": "SMTP"},
+    "smtp": {"ssl": 465, "starttls": 587, "none": 25, "other": {143, 993}, "other_name": "IMAP"},
+}
+
+
+@rule
+def _tls_fits_port(r: _Reader) -> None:
+    """Warnings, not errors: a server may listen anywhere, but these are usually mistakes."""
+    for section, ports in _PORTS.items():
+        if not r.get(section, "host"):
+            continue
+        tls, port = r.get(section, "tls"), r.get(section, "port")
+        name = section.upper()
+        if port in ports["other"]:
+            r.problem(section, "port", f"{port} is an {ports['other_name']} port, not an {name} one ({name} "
+                      f"uses {ports['ssl']} with tls = \"ssl\", {ports['starttls']} with tls = \"starttls\").",
+                      "warning")
+        elif tls in ("starttls", "none") and port == ports["ssl"]:
+            r.problem(section, "tls", f"is {tls!r}, but port {port} expects TLS from the start: use "
+                      f"tls = \"ssl\" on {port}, or port {ports[tls]} for {tls}.", "warning")
+        elif tls == "ssl" and port in (ports["starttls"], ports["none"]):
+            r.problem(section, "tls", f"is 'ssl', but port {port} starts in plain text: use "
+                      f"tls = \"starttls\" on {port}, or port {ports['ssl']} for ssl.", "warning")
+
+
 # ----------------------------------------------------------------------- loading
 
 
@@ -553,12 +721,42 @@ def load(path: str | os.PathLike) -> Config:
     return parse(text, path)
 
 
+def read(path: str | os.PathLike) -> tuple[Config | None, list[Problem]]:
+    """Like :func:`load`, but every problem of the file, not only the first."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [Problem(path, 0, "", "no such config file. Run `mailflow init` to write a starter config, "
+                                           f"or pass --config PATH (or set ${ENV_VAR}).")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(path, 0, "", f"cannot read the config file ({exc}).")]
+    return find_problems(text, path)
+
+
 def parse(text: str, path: Path) -> Config:
+    """Read a config from its text; raise :class:`ConfigError` on the first error (with
+    how many more there are). :func:`find_problems` reports every problem at once."""
+    config, found = find_problems(text, path)
+    errors = [p for p in found if p.severity == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more; `mailflow check` lists them all)" if len(errors) > 1 else ""
+        raise ConfigError(str(errors[0]) + more)
+    assert config is not None
+    return config
+
+
+def find_problems(text: str, path: Path) -> tuple[Config | None, list[Problem]]:
+    """Every problem of a config file in one pass (errors and warnings), and the config
+    as far as it could be read (None when the file is not TOML at all)."""
+    path = Path(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}. Compare with config.example.toml.") from None
-    r = _Reader(path.resolve(), data)
+        m = re.search(r"line (\d+)", str(exc))
+        return None, [Problem(path.resolve(), int(m.group(1)) if m else 0, "",
+                              f"not valid TOML: {exc}. Compare with config.example.toml.")]
+    r = _Reader(path.resolve(), data, text)
     r.check_shape()
 
     scheme = r.build("scheme", SchemeConfig)
@@ -570,20 +768,12 @@ def parse(text: str, path: Path) -> Config:
     smtp = r.build("smtp", SmtpConfig)
     outbox = r.build("outbox", OutboxConfig)
     listener = r.build("listener", ListenerConfig)
-    if imap.enabled and not imap.username:
-        raise r.fail("[imap] username", "is required when [imap] host is set.")
-    r.plaintext("imap", imap.host, imap.tls, imap.allow_plaintext)
-    if outbox.transport == "smtp":
-        r.plaintext("smtp", smtp.host, smtp.tls, smtp.allow_plaintext)
-    if smtp.auth != "password" and not smtp.username:
-        raise r.fail("[smtp] username", f"is required with auth = {smtp.auth!r}.")
-    if outbox.transport == "smtp" and not smtp.host:
-        raise r.fail("[smtp] host", 'is required when [outbox] transport = "smtp".')
-    if outbox.transport == "maildir" and outbox.maildir is None:
-        raise r.fail("[outbox] maildir", 'is required when [outbox] transport = "maildir".')
-    if imap.processed_folder and imap.processed_folder == imap.folder:
-        raise r.fail("[imap] processed_folder", "must differ from [imap] folder (or be empty).")
-    return Config(
+    for section in SCHEMA:  # sections no dataclass reads yet: checked all the same
+        for key in SCHEMA[section]:
+            r.get(section, key)
+    for fn in RULES:
+        fn(r)
+    config = Config(
         path=path.resolve(),
         scheme=scheme,
         database_path=r.path_value("database", "path") or r.path.parent / "mailflow.db",
@@ -598,3 +788,59 @@ def parse(text: str, path: Path) -> Config:
                               time=r.get("summary", "time").strip()),
         retention=RetentionConfig(raw_mail_days=r.get("retention", "raw_mail_days")),
     )
+    return config, sorted(r.problems, key=lambda p: (p.line or 10**9, p.key))
+
+
+def example_values() -> dict[tuple[str, str], Any]:
+    """The values of ``config.example.toml``, by (section, key)."""
+    from .resources import shipped
+
+    data = tomllib.loads(shipped("config.example.toml").read_text(encoding="utf-8"))
+    return {(s, k): v for s, body in data.items() if isinstance(body, dict) for k, v in body.items()}
+
+
+def environment_problems(config: Config, environ: dict[str, str] | None = None) -> list[Problem]:
+    """What the config file leaves to this machine, checked without a network: each
+    password variable that is unset (and password file that cannot be read), and each
+    host or address still the example's. For every section of :data:`SCHEMA` with
+    ``password_env`` and every string key, so keys added later are covered too."""
+    environ = dict(os.environ) if environ is None else environ
+    text = config.path.read_text(encoding="utf-8") if config.path.is_file() else ""
+    lines = _Lines(text)
+    out: list[Problem] = []
+
+    def add(section: str, key: str, message: str) -> None:
+        out.append(Problem(config.path, lines.key(section, key), f"[{section}] {key}", message))
+
+    raw = config.raw
+    for section, keys in SCHEMA.items():
+        if "password_env" not in keys or not _in_use(config, section):
+            continue
+        body = raw.get(section, {}) if isinstance(raw.get(section), dict) else {}
+        env, file = body.get("password_env", ""), body.get("password_file", "")
+        if env and env not in environ:
+            add(section, "password_env", f"the environment variable {env} is not set: "
+                                         f"export {env}=... before running mailflow.")
+        elif file:
+            p = Path(str(file)).expanduser()
+            p = p if p.is_absolute() else config.path.parent / p
+            if not os.access(p, os.R_OK):
+                add(section, "password_file", f"{p} cannot be read: point it at a file holding only the "
+                                              "password, readable by mailflow.")
+    example = example_values()
+    for (section, key), value in example.items():
+        if not isinstance(value, (str, list)) or "example.org" not in str(value):
+            continue
+        body = raw.get(section, {}) if isinstance(raw.get(section), dict) else {}
+        if key in body and body[key] == value and (section not in ("imap", "smtp") or _in_use(config, section)):
+            what = "host" if key == "host" else "value"
+            add(section, key, f"is still the example's {what} ({value!r}): set your own.")
+    return out
+
+
+def _in_use(config: Config, section: str) -> bool:
+    if section == "imap":
+        return config.imap.enabled
+    if section == "smtp":
+        return config.outbox.transport == "smtp" and bool(config.smtp.host)
+    return True

@@ -79,12 +79,13 @@ def _show(echo: Callable[[str], None], raw: bytes) -> None:
     echo("")
 
 
-def _mentor_reply(intro: bytes) -> EmailMessage:
-    """The mentor's answer, built the way Outlook builds one: answer on top, original below."""
+def _mentor_reply(intro: bytes, text: str = "Accept\n\nHappy to help - I'll email Sam this week to find a time."
+                  "\n\nAda", sender: str = "Ada Byron <ada.byron@hospital.example>") -> EmailMessage:
+    """An answer built the way Outlook builds one: answer on top, original below."""
     original = email.message_from_bytes(intro, policy=email.policy.default)
     quoted = original.get_body(("plain",)).get_content()
     reply = EmailMessage()
-    reply["From"] = "Ada Byron <ada.byron@hospital.example>"
+    reply["From"] = sender
     reply["To"] = original["Reply-To"]
     reply["Subject"] = "RE: " + original["Subject"]
     reply["Date"] = format_datetime(original["Date"].datetime)
@@ -92,7 +93,7 @@ def _mentor_reply(intro: bytes) -> EmailMessage:
     reply["In-Reply-To"] = original["Message-ID"]
     reply["References"] = original["Message-ID"]
     reply.set_content(
-        "Accept\n\nHappy to help - I'll email Sam this week to find a time.\n\nAda\n\n"
+        f"{text}\n\n"
         "________________________________\n"
         f"From: {original['From']}\nSent: {original['Date']}\nTo: {original['To']}\n"
         f"Subject: {original['Subject']}\n\n{quoted}"
@@ -126,10 +127,27 @@ def run_demo(directory: Path | None, echo: Callable[[str], None] = print) -> int
         echo(f"mailflow demo in {directory}\n")
         counts = service.enrol(parse_csv(PEOPLE, "people.csv"))
         echo(f"1. Enrolled {counts['added']} people from people.csv (a coordinator, a mentor, a mentee).")
-        pair_id = service.pair("sam.lee@university.example", "ada.byron@hospital.example")
-        echo(f"2. Paired Sam Lee (mentee) with Dr Ada Byron (mentor): pair {pair_id}.")
         report = run_once(service, None)
-        echo(f"3. Ran one cycle: {report.line()}. The introductions:\n")
+        echo(f"2. Ran one cycle: {report.line()}. Each participant is welcomed, and asked whether they want "
+             "to take part; nobody is introduced before saying YES. The mentor's welcome:\n")
+        welcomes = new_mail()
+        to_ada = next(r for r in welcomes if b"ada.byron@hospital.example" in r.split(b"\r\n\r\n")[0])
+        to_sam = next(r for r in welcomes if b"sam.lee@university.example" in r.split(b"\r\n\r\n")[0])
+        _show(echo, to_ada)
+        yes_ada = _mentor_reply(to_ada, "Yes\n\nExpertise: clinical trials, pharmacy practice research\nCapacity: 2\n\nAda")
+        yes_sam = _mentor_reply(to_sam, "Yes please!\n\nSam", "Sam Lee <sam.lee@university.example>")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            smtp.send_message(yes_ada)
+            smtp.send_message(yes_sam)
+        echo("3. Ada replied YES, with her expertise and how many mentees she can take; Sam replied "
+             "\"Yes please!\". Their consent is recorded with its date.")
+        report = run_once(service, None)
+        echo(f"   Ran one cycle: {report.line()} (a thank-you to each).\n")
+        new_mail()
+        pair_id = service.pair("sam.lee@university.example", "ada.byron@hospital.example")
+        echo(f"4. Paired Sam Lee (mentee) with Dr Ada Byron (mentor): pair {pair_id}.")
+        report = run_once(service, None)
+        echo(f"5. Ran one cycle: {report.line()}. The introductions:\n")
         intros = new_mail()
         for raw in intros:
             _show(echo, raw)
@@ -137,17 +155,17 @@ def run_demo(directory: Path | None, echo: Callable[[str], None] = print) -> int
         reply = _mentor_reply(to_mentor)
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
             smtp.send_message(reply)
-        echo(f"4. Ada replied from her mail client, top-posted above the quoted introduction, to {reply['To']}:")
+        echo(f"6. Ada replied from her mail client, top-posted above the quoted introduction, to {reply['To']}:")
         echo(textwrap.indent(reply.get_content().split("________________________________")[0].rstrip(), "  | ",
                          lambda line: True))
         echo("   (It went by SMTP to the embedded endpoint on 127.0.0.1:%d, which stored it before answering.)\n" % port)
         report = run_once(service, None)
-        echo(f"5. Ran one cycle: {report.line()}. The confirmations:\n")
+        echo(f"7. Ran one cycle: {report.line()}. The confirmations:\n")
         for raw in new_mail():
             _show(echo, raw)
         p = service.store.pair(pair_id)
         report = run_once(service, None)
-        echo(f"6. Ran one more cycle: {report.line()} (nothing is sent twice).")
+        echo(f"8. Ran one more cycle: {report.line()} (nothing is sent twice).")
         echo(f"   Pair {pair_id} is now '{p['state']}'.\n")
         echo("Where things are:")
         echo(f"  config:        {config_path}")

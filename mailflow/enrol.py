@@ -1,7 +1,8 @@
 """Read an enrolment CSV file: ``role,name,email`` and any other columns.
 
 Other columns are kept with the participant. mailflow itself reads ``timezone`` (an
-IANA name: dates in their emails and invites are shown in it), ``capacity`` (how
+IANA name: dates in their emails and invites are shown in it), ``language`` (a BCP 47
+tag such as ``fr`` or ``pt-BR``: their emails, command words and dates), ``capacity`` (how
 many mentees a mentor takes at once), ``conflicts`` (conflicts of interest,
 ``reason:email`` separated by ``;``, e.g. ``examiner:tom@uni.example``: such a pair
 is never made) and ``registration`` (a mentor's professional body and number, e.g.
@@ -127,6 +128,14 @@ def parse_csv(text: str, name: str = "CSV") -> list[Person]:
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 problems.append(f"{name}:{line}: timezone {extra['timezone']!r} is not an IANA time zone name "
                                 "such as Europe/London or Africa/Kampala (leave it empty for the scheme's).")
+        if extra.get("language"):
+            from .i18n import normalise
+
+            try:
+                extra["language"] = normalise(extra["language"])
+            except ValueError:
+                problems.append(f"{name}:{line}: language {extra['language']!r} is not a language tag such as fr, "
+                                "es, pt or pt-BR (BCP 47; leave it empty for the scheme's language).")
         if extra.get("capacity") and not (extra["capacity"].isdigit() and int(extra["capacity"]) <= 50):
             problems.append(f"{name}:{line}: capacity {extra['capacity']!r} is not a whole number from 0 to 50 "
                             "(how many mentees at once; leave it empty for no limit).")

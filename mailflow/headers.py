@@ -108,7 +108,7 @@ def envelope_address(addr: str) -> tuple[str, bool]:
 
 _HEADERS_WE_SET = {"from", "to", "reply-to", "subject", "date", "message-id", "in-reply-to", "references",
                    "auto-submitted", "x-auto-response-suppress", "x-mailflow-template", "content-type",
-                   "mime-version", "list-id", "list-unsubscribe"}
+                   "mime-version", "list-id", "list-unsubscribe", "content-language"}
 
 
 def check_headers(msg) -> None:

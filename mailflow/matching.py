@@ -43,7 +43,7 @@ _REGISTRATION = re.compile(r"^[A-Za-z][A-Za-z&.()/-]{1,15}\s+[A-Za-z0-9][A-Za-z0
 class Problem:
     """Why a mentee and a mentor cannot be paired."""
 
-    kind: str  # mentee-limit | same-pair | bouncing | stopped | restricted | conflict | unavailable | full
+    kind: str  # mentee-limit | same-pair | bouncing | stopped | not-taking-part | restricted | conflict | ...
     side: str  # whose reason it is: "mentee" or "mentor"
     message: str  # for coordinators and the command line
     reason: str = ""  # a conflict's reason (e.g. "examiner"), for coordinators only
@@ -141,6 +141,13 @@ def pairing_problem(store, wf, mentee: dict[str, Any], mentor: dict[str, Any]) -
             return Problem("stopped", "mentee" if row is mentee else "mentor",
                            f"{row['email']} asked to stop receiving email (STOP); talk to them, then enrol them "
                            "again to clear it, before pairing.")
+    for row in (mentee, mentor):
+        # Their own state: nobody is introduced or listed before saying YES to the welcome.
+        if not wf.pairable(row.get("state")):
+            spec = wf.states.get(row.get("state") or "")
+            return Problem("not-taking-part", "mentee" if row is mentee else "mentor",
+                           f"{row['email']} cannot be paired yet: "
+                           f"{(spec.description if spec else '') or row.get('state')}.")
     if mentor.get("restricted_at"):
         return Problem("restricted", "mentor",
                        f"{mentor['email']} is restricted since {mentor['restricted_at'][:10]} "

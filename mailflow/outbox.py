@@ -56,6 +56,7 @@ class Recipient:
     participant_id: int | None = None
     greeting: str = ""
     tz: str | None = None  # their own IANA time zone (None: the scheme's)
+    language: str | None = None  # their own language, a BCP 47 tag (None: the scheme's)
 
     def __post_init__(self) -> None:
         greeting = " ".join((self.greeting or "").split())
@@ -70,7 +71,7 @@ class Recipient:
     def of(cls, row: dict) -> Recipient:
         """The recipient for a ``participants`` row (its ``extra`` JSON holds the CSV's other columns)."""
         return cls(row["email"], row["name"], row["role"], row["id"], greeting_of(row.get("extra")),
-                   tz=row.get("timezone") or None)
+                   tz=row.get("timezone") or None, language=row.get("language") or None)
 
 
 def greeting_of(extra: str | dict | None) -> str:

@@ -58,6 +58,12 @@ Conventions for template authors (the renderer recognises these; no markup neede
    subject without "Re:"; a reply note (``Subject: {{ reply_subject }}``) should give
    a ``Heading:`` that says what the note is about.
 
+8. **Translation**: every sentence is one message, ``{{ _("Dear %(greeting)s,",
+   greeting=recipient.greeting) }}`` (adjacent string literals join, so a long one may
+   be wrapped); ``ngettext`` for plurals; a choice between sentences is two whole
+   messages under ``{% if %}``, never a sentence built from pieces. Commands to type
+   (``mailflow pair ...``) stay outside ``_()``. See :mod:`mailflow.i18n`.
+
 Rendering is strict (:class:`jinja2.StrictUndefined`): a missing variable is an
 error naming the template and the variable, raised before anything is queued.
 """
@@ -66,6 +72,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from dataclasses import dataclass
 from email.header import Header
 from email.headerregistry import Address
@@ -82,10 +89,14 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from .errors import TemplateError
+from .i18n import SOURCE, chain, normalise
+from .i18n import translations as i18n_translations
 from .resources import shipped
 
 _ALLOWED_HEADERS = {"subject", "heading"}
-_FORM_LINE = re.compile(r"^\s*(\d+[.)]|[A-Z][A-Za-z /'-]{0,40}:)(\s|$)")
+# Capital letters, with the accented ones of Latin scripts ("DÉPLACER", "AINDA NÃO").
+_UP = "A-ZÀ-ÖØ-ÞŒ"
+_FORM_LINE = re.compile(rf"^\s*(\d+[.)]|[{_UP}][A-Za-zÀ-ÖØ-öø-ÿŒœ /'’-]{{0,40}}:)(\s|$)")
 WIDTH = 72  # plain-text lines are at most this long, plus a space where they flow on
 
 AUDIENCES = ("mentor", "mentee", "coordinator", "stranger")
@@ -105,32 +116,85 @@ class Rendered:
     subject: str
     text: str  # the plain text, one line per paragraph (build_message sends it format=flowed)
     html: str
+    language: str = ""  # the language it was rendered in (BCP 47), for Content-Language
 
 
 class Renderer:
     """Loads templates from an optional custom folder (``[scheme] templates``), then the
     scheme preset's own ``templates/`` folders (``extra``, nearest first), then the
-    shipped ones: the first folder that has a template wins."""
+    shipped ones: the first folder that has a template wins. Renders each email in its
+    reader's language (see :mod:`mailflow.i18n`).
 
-    def __init__(self, custom: Path | None = None, extra: tuple[Path, ...] | list[Path] = ()):
+    For a language chain such as ``("pt-BR", "pt", "en")`` a template is looked up in
+    ``<folder>/pt-BR/``, ``<folder>/pt/`` (a whole template written in that language),
+    then ``<folder>/`` itself, whose ``{% trans %}`` paragraphs are translated by the
+    catalogues ``<folder>/<lang>/LC_MESSAGES/messages.po``; what a catalogue lacks
+    stays in the next language of the chain, at last in English."""
+
+    def __init__(self, custom: Path | None = None, language: str = "en", *,
+                 extra: tuple[Path, ...] | list[Path] = ()):
         folders = [str(custom)] if custom else []
         folders += [str(f) for f in extra]
         folders.append(str(shipped("templates")))
         self.folders = folders
+        self.language = language
+        self._translations: dict[tuple[str, ...], Any] = {}
+        self._lock = threading.Lock()
         loader = jinja2.FileSystemLoader(folders)
-        # Sandboxed: coordinators may edit templates; they must not reach Python.
-        self.text_env = SandboxedEnvironment(
-            loader=loader, undefined=jinja2.StrictUndefined, autoescape=False,
-            keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-        )
-        self.html_env = SandboxedEnvironment(
-            loader=loader, undefined=jinja2.StrictUndefined, autoescape=True,
-            trim_blocks=True, lstrip_blocks=True,
-        )
+        # One pair of environments for every language: each template is compiled once,
+        # and _() / ngettext look the message up in the language chain of the email
+        # being rendered (the context's "languages").
+        envs = []
+        for autoescape in (False, True):
+            # Sandboxed: coordinators may edit templates; they must not reach Python.
+            env = SandboxedEnvironment(
+                loader=loader, undefined=jinja2.StrictUndefined, autoescape=autoescape,
+                keep_trailing_newline=not autoescape, trim_blocks=True, lstrip_blocks=True,
+                extensions=["jinja2.ext.i18n"],
+            )
+            env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's message is one line
+            env.install_gettext_callables(self._gettext, self._ngettext, newstyle=True)
+            envs.append(env)
+        self.text_env, self.html_env = envs
         # Styles are written once, in the layout's <style>, and inlined into every
         # element (Outlook and Gmail drop most <style> rules). Media queries (dark
         # mode, narrow screens) stay in <style> for the clients that honour them.
         self.inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+    def translations(self, languages: tuple[str, ...]):
+        """The catalogues of a language chain, each folder's in turn (made once)."""
+        with self._lock:
+            found = self._translations.get(languages)
+        if found is None:
+            found = i18n_translations([Path(f) for f in self.folders], languages)
+            with self._lock:
+                self._translations[languages] = found
+        return found
+
+    @jinja2.pass_context
+    def _gettext(self, context, message: str) -> str:
+        return self.translations(context.get("languages") or (SOURCE,)).gettext(message)
+
+    @jinja2.pass_context
+    def _ngettext(self, context, singular: str, plural: str, n: int) -> str:
+        return self.translations(context.get("languages") or (SOURCE,)).ngettext(singular, plural, n)
+
+    def _source(self, name: str, languages: tuple[str, ...]) -> str:
+        """The template file for a language chain: a whole template written in one of
+        its languages (``fr/notes/x.txt``), else the template itself."""
+        for lang in languages:
+            if lang == SOURCE:
+                break
+            for variant in dict.fromkeys((lang, lang.replace("-", "_"))):
+                if any((Path(f) / variant / name).is_file() for f in self.folders):
+                    return f"{variant}/{name}"
+        return name
+
+    def languages(self, context: dict[str, Any]) -> tuple[str, ...]:
+        """The language chain of an email: its reader's (``recipient.language``, or the
+        context's ``lang``), then the scheme's, then English."""
+        recipient = context.get("recipient")
+        return chain(getattr(recipient, "language", None) or context.get("lang"), self.language)
 
     def exists(self, name: str) -> bool:
         return any((Path(f) / f"{name}.txt").is_file() for f in self.folders)
@@ -140,7 +204,7 @@ class Renderer:
         for folder in self.folders:
             for p in Path(folder).rglob("*.txt"):
                 rel = p.relative_to(folder).with_suffix("").as_posix()
-                if not rel.startswith("_"):
+                if not rel.startswith("_") and not _is_language_dir(rel.split("/", 1)[0]):
                     found.add(rel)
         return sorted(found)
 
@@ -152,18 +216,22 @@ class Renderer:
         expects_reply = context.get("expects_reply")
         if expects_reply is None:  # a caller that does not say: a reply is expected if it has commands or a form
             expects_reply = bool(context.get("commands") or context.get("form"))
-        context = {**context, "audience": audience, "expects_reply": bool(expects_reply)}
+        languages = self.languages(context)
+        text_env, html_env = self.text_env, self.html_env
+        context = {**context, "audience": audience, "expects_reply": bool(expects_reply), "lang": languages[0],
+                   "languages": languages}
         try:
-            text = self.text_env.get_template(source).render(context)
-            footer = self.text_env.get_template("_footer.txt").render(context)
+            text = text_env.get_template(self._source(source, languages)).render(context)
+            footer = text_env.get_template(self._source("_footer.txt", languages)).render(context)
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(f"template {exc.name!r} not found in {', '.join(self.folders)}") from None
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"template {source}: {exc.message} (a variable the template uses is not set)") from None
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"template {exc.filename or source}:{exc.lineno}: {exc.message}") from None
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"template {source}: {exc}") from None
+        except (jinja2.TemplateError, KeyError, ValueError, TypeError) as exc:
+            # KeyError, ValueError and TypeError: a translation whose %(name)s do not fit.
+            raise TemplateError(f"template {source} ({languages[0]}): {exc}") from None
         headers, body = _split(source, text)
         if "subject" not in headers:
             raise TemplateError(f"template {source}: needs a 'Subject:' line at the top, then a blank line")
@@ -175,7 +243,7 @@ class Renderer:
         heading = headers.get("heading") or re.sub(r"^(?:(?:re|fwd?|aw)\s*:\s*)+", "", subject, flags=re.I)
         html_name = f"{name}.html" if self._has(f"{name}.html") else "_layout.html"
         try:
-            html = self.html_env.get_template(html_name).render({
+            html = html_env.get_template(html_name).render({
                 **context, "subject": subject, "heading": heading, "lang": context.get("lang") or "en",
                 "body_html": page.body(body), "footer_html": page.footer(footer),
             })
@@ -184,10 +252,21 @@ class Renderer:
             raise TemplateError(f"template {html_name} (for {source}): {exc}") from None
         except css_inline.InlineError as exc:
             raise TemplateError(f"template {html_name} (for {source}): its CSS cannot be inlined: {exc}") from None
-        return Rendered(subject, plain, html)
+        return Rendered(subject, plain, html, languages[0])
 
     def _has(self, name: str) -> bool:
         return any((Path(f) / name).is_file() for f in self.folders)
+
+
+def _is_language_dir(name: str) -> bool:
+    """A folder of one language's templates and catalogue (``fr``, ``pt-BR``, ``pt_BR``)."""
+    if not re.fullmatch(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*", name):
+        return False
+    try:
+        normalise(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _split(source: str, text: str) -> tuple[dict[str, str], str]:
@@ -276,7 +355,7 @@ def _soft_wrap(line: str, width: int) -> list[str]:
 
 # --------------------------------------------------------------------------- HTML
 
-_COMMAND_LINE = re.compile(r"^(?P<indent>[ \t]+)(?P<word>[A-Z][A-Z0-9_'-]*)(?P<args>(?:[ \t]+<[^<>]+>)*)"
+_COMMAND_LINE = re.compile(rf"^(?P<indent>[ \t]+)(?P<word>[{_UP}][{_UP}0-9_'’-]*)(?P<args>(?:[ \t]+<[^<>]+>)*)"
                            r"(?:[ \t]+(?P<desc>.*))?$")
 _FIELD = re.compile(r"^(?P<label>[^\W\d_][\w /'()-]{0,40}):(?:[ \t]+(?P<value>.*))?$")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+(?![\w-])")
@@ -324,6 +403,9 @@ class _Page:
                 self.words.add(str(name).upper())
                 self.words.update(" ".join(w.upper().split()) for w in words or () if isinstance(w, str)
                                   and len(w.split()) <= 3)
+                if (context.get("lang") or "en").split("-")[0] != "en" and words and isinstance(words[0], str):
+                    # In another language the emails name a command by its first word ("CONFIRMER").
+                    self.names.add(" ".join(words[0].upper().split()))
 
     # ------------------------------------------------------------------ blocks
 
@@ -476,7 +558,7 @@ class _Page:
         if not m:
             return None
         # A command of several words in capitals ("NOT YET") is the longest that is one.
-        caps = re.match(r"[A-Z][A-Z0-9_'-]*(?:[ ][A-Z][A-Z0-9_'-]*){0,2}(?=\s|$)", line.strip())
+        caps = re.match(rf"[{_UP}][{_UP}0-9_'’-]*(?:[ ][{_UP}][{_UP}0-9_'’-]*){{0,3}}(?=\s|$)", line.strip())
         if caps:
             words = caps.group(0).split()
             for n in range(len(words), 1, -1):
@@ -681,5 +763,7 @@ def build_message(
             msg.make_mixed()
         maintype, _, subtype = a.content_type.partition("/")
         msg.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
+    if rendered.language:  # after the parts: making a multipart moves Content-* headers into them
+        msg["Content-Language"] = rendered.language
     check_headers(msg)
     return msg

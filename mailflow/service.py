@@ -22,7 +22,7 @@ import re
 import traceback
 from dataclasses import dataclass, field, replace
 
-from . import coordinate, matching, parse
+from . import coordinate, i18n, matching, parse
 from .calendar import is_calendar_reply
 from .clock import Clock, SecretTokens, SystemClock, TokenSource, iso, parse_iso
 from .config import Config
@@ -74,7 +74,7 @@ class Service:
         self.tokens = tokens or SecretTokens()
         self.store = store or Store(config.database_path)
         self.workflow = load_workflow(rules_folder(config.scheme.rules, config.path.parent))
-        self.renderer = Renderer(config.scheme.templates, self.workflow.template_folders)
+        self.renderer = Renderer(config.scheme.templates, config.scheme.language, extra=self.workflow.template_folders)
         self.applier = Applier(self.store, config, self.workflow, self.renderer, self.tokens)
 
     def close(self) -> None:
@@ -85,12 +85,17 @@ class Service:
     def enrol(self, people: list[Person]) -> dict[str, int]:
         """Add or update participants, all in one transaction. Returns counts."""
         now = self.clock.now()
-        counts = {"added": 0, "updated": 0, "unchanged": 0}
+        counts = {"added": 0, "updated": 0, "unchanged": 0, "withdrawn": 0}
         check_for_scheme(people, self.workflow.settings)  # a column the scheme requires: all or nothing
         new: list[tuple[int, Person]] = []
         with self.store.transaction():
             for p in people:
                 row = self.store.participant_by_email(p.email)
+                if row is not None and row["status"] == "withdrawn":
+                    # They said NO to taking part: a file that still lists them does not
+                    # bring them back (they can reply YES to their welcome themselves).
+                    counts["withdrawn"] += 1
+                    continue
                 if row is None:
                     pid = self.store.add_participant(email=p.email, name=p.name, role=p.role, extra=p.extra, now=now)
                     self.store.log("enrolled", now, participant_id=pid, role=p.role)
@@ -120,13 +125,13 @@ class Service:
             # one added: after every row is in, so a directory lists the mentors of this file too.
             for pid, p in new:
                 person = _recipient(self.store.participant(pid))
-                self.applier.apply(engine.on_enrol(self.workflow, p.role),
+                self.applier.apply(engine.on_enrol(self.workflow, p.role, self.config.scheme.consent, now),
                                    Subject(sender=person, key=f"enrol:{pid}"), now)
         return counts
 
     def _settings_from_csv(self, p: Person) -> None:
-        """The optional columns mailflow itself reads: timezone, and a mentor's capacity."""
-        values: dict = {"timezone": p.extra.get("timezone") or None}
+        """The optional columns mailflow itself reads: timezone, language, and a mentor's capacity."""
+        values: dict = {"timezone": p.extra.get("timezone") or None, "language": p.extra.get("language") or None}
         if p.extra.get("capacity", "").strip():
             values["capacity"] = int(p.extra["capacity"])
         self.store.conn.execute(
@@ -146,6 +151,10 @@ class Service:
                     raise StateError(f"{who} is not enrolled. Enrol them first: mailflow enrol --csv FILE.")
                 if row["role"] != role:
                     raise StateError(f"{who} is enrolled as a {row['role']}, not a {role}.")
+            for row in (mentee, mentor):  # their own state first: the clearest message (consent)
+                own = self.pairing_problem(row)
+                if own:
+                    raise StateError(own)
             problem = matching.pairing_problem(self.store, self.workflow, mentee, mentor)
             if problem is not None:
                 self.store.log("pair-refused", now, participant_id=mentee["id"], mentor_id=mentor["id"],
@@ -213,6 +222,25 @@ class Service:
             self.applier.apply((SetFacts({"flags": flags + [flag] if on else flags}),
                                 Record(f"flag-{'set' if on else 'lifted'}", {"flag": flag})),
                                Subject(pair=p, key=f"flag:{p['id']}:{flag}:{iso(now)}"), now)
+
+    def pairing_problem(self, row: dict) -> str | None:
+        """Why a participant may not be introduced or listed in a directory yet (None:
+        they may): their own state says so, e.g. no YES to the welcome yet, or NO."""
+        state = row.get("state")
+        if self.workflow.pairable(state):
+            return None
+        spec = self.workflow.states[state]
+        since = (row.get("state_since") or "")[:10]
+        if row.get("status") == "withdrawn":
+            return (f"{row['email']} said NO to taking part{' on ' + since if since else ''} and was removed; "
+                    "nobody is introduced to them. If they change their mind they can reply YES to their welcome.")
+        hint = ""
+        if self.config.scheme.consent == "required" and any(e.state == state for e in self.workflow.enrol.values()):
+            hint = (" Nobody is introduced before saying YES: ask them to reply YES to their welcome email "
+                    "(`mailflow status` shows who has), or, if the scheme has their consent already, set "
+                    "[scheme] consent = \"implied\".")
+        return (f"{row['email']} cannot be paired yet: {spec.description or state}"
+                f"{' (since ' + since + ')' if since else ''}.{hint}")
 
     # ------------------------------------------------------------------ inbound
 
@@ -412,18 +440,23 @@ class Service:
             role = participant["role"] if participant["role"] in ("mentor", "mentee") else None
         spec = self.workflow.replies.get(context or "")
         draft = self.applier.draft(pair["id"], spec.form) if pair and spec and spec.form else {}
-        expectation = engine.expectation(self.workflow, context, draft)
+        if pair is None and spec is not None and spec.form:  # a person's own form: what we know of them
+            profile = self.applier.profile(participant)
+            draft = {f.name: profile[f.name] for f in self.workflow.forms[spec.form] if profile.get(f.name)}
+        langs = self._languages(participant)
+        expectation = engine.expectation(self.workflow, context, draft, langs)
         tz = participant.get("timezone") or self.config.scheme.timezone
         reply = parse.understand(_subject_if_empty(mail), expectation, now=now, tz=tz,
-                                 date_order=self.config.scheme.date_order, languages=self.config.scheme.languages,
+                                 date_order=self.config.scheme.date_order, languages=self._date_languages(participant),
                                  names=(participant["name"] or "",))
         state = pair["state"] if pair else participant.get("state")  # a person's own state, with no pair
         facts = self.store.facts(pair["id"]) if pair else json.loads(participant.get("facts") or "{}")
         ctx = engine.ReplyContext(
             context=context, role=role, state=state, draft=draft, facts=facts, ref=ref,
             agreement=self.applier.agreement(pair["id"]) if pair else engine.AgreementView(),
-            participant={k: participant.get(k) for k in ("available", "capacity", "status", "role")},
-            now=now, tz=tz,
+            participant={**{k: participant.get(k) for k in ("available", "capacity", "status", "role")},
+                         "live_pairs": len(self.store.live_pairs(participant["id"], self._final_states()))},
+            now=now, tz=tz, languages=langs,
         )
         return engine.on_reply(self.workflow, reply, ctx), subject
 
@@ -434,10 +467,11 @@ class Service:
         needs the pair: theirs if they have one, or a "which one?" question."""
         participant = m.sender
         assert participant is not None
-        expectation = engine.expectation(self.workflow, ANYTIME)
+        expectation = engine.expectation(self.workflow, ANYTIME, languages=self._languages(participant))
         command = parse.understand(_subject_if_empty(mail), expectation, now=now,
                                    tz=participant.get("timezone") or self.config.scheme.timezone,
-                                   date_order=self.config.scheme.date_order, languages=self.config.scheme.languages,
+                                   date_order=self.config.scheme.date_order,
+                                   languages=self._date_languages(participant),
                                    names=(participant["name"] or "",)).command
         if not command.name:
             return Outcome("ignored", "no-token: not a reply to one of our emails, and no command",
@@ -482,6 +516,15 @@ class Service:
         original = self.store.scalar("SELECT raw FROM inbound WHERE id = ?", (waiting["inbound_id"],))
         first = parse.read(original, tz=self.config.scheme.timezone)
         return self._reply(first, participant, pair, ANYTIME, "", subject, now)
+
+    def _languages(self, participant: dict) -> tuple[str, ...]:
+        """A participant's language chain (their own, the scheme's, English)."""
+        return i18n.chain(participant.get("language"), self.config.scheme.language)
+
+    def _date_languages(self, participant: dict) -> tuple[str, ...]:
+        """The languages their dates are read in: theirs first, then the scheme's."""
+        return i18n.date_languages(participant.get("language"), self.config.scheme.language,
+                                   self.config.scheme.languages)
 
     def _final_states(self) -> tuple[str, ...]:
         return tuple(s for s, spec in self.workflow.states.items() if spec.final and spec.scope == "pair")

@@ -84,14 +84,18 @@ def gather(service, email: str | None = None) -> dict[str, Any]:
         raise MailflowError(f"{email} is not enrolled; see `mailflow status` for everyone.")
     now = service.clock.now()
     pairs = [pair_view(service, p, now) for p in store.pairs(email)]
-    columns = ("email, name, role, status, away_until, available, capacity, timezone, state, restricted_at, "
-               "restricted_reason")
-    people = store.all(f"SELECT {columns} FROM participants ORDER BY role, email"
-                       if not email else
+    columns = ("email, name, role, status, away_until, available, capacity, timezone, language, state, state_since, "
+               "consent, consented_at, restricted_at, restricted_reason")
+    people = store.all(f"SELECT {columns} FROM participants ORDER BY role, email" if not email else
                        f"SELECT {columns} FROM participants WHERE email = ?",
                        () if not email else (email.lower(),))
     for person in people:
         person["available"] = bool(person["available"])
+        # Their own state (the welcome: waiting for YES, taking part, withdrawn) and whether
+        # they may be introduced or listed yet.
+        spec = service.workflow.states.get(person["state"] or "")
+        person["state_description"] = spec.description if spec else ""
+        person["pairable"] = service.workflow.pairable(person["state"]) and person["status"] != "withdrawn"
     inbound = {r["status"]: r["n"] for r in store.all("SELECT status, count(*) AS n FROM inbound GROUP BY status")}
     outbox = {r["status"]: r["n"] for r in store.all("SELECT status, count(*) AS n FROM outbox GROUP BY status")}
     quarantined = store.all(
@@ -141,6 +145,17 @@ def format_text(data: dict[str, Any]) -> str:
     for p in data["participants"]:
         if p["status"] != "active":
             lines.append(f"  ! {p['email']} is {p['status']}")
+    waiting = [p for p in data["participants"] if p["role"] != "coordinator" and not p.get("pairable", True)
+               and p["status"] != "withdrawn"]
+    for p in waiting:
+        lines.append(f"  {p['email']}: {p.get('state')} since {(p.get('state_since') or '')[:10]} "
+                     "(not yet taking part: cannot be paired)")
+    consented = [p for p in data["participants"] if p.get("consented_at")]
+    if consented:
+        lines.append(f"  consent: {len(consented)} taking part (" +
+                     ", ".join(f"{n} {how}" for how, n in sorted(
+                         {h: sum(p['consent'] == h for p in consented) for h in {p['consent'] for p in consented}}.items()))
+                     + ")")
     for p in data["participants"]:
         if p.get("restricted_at"):
             lines.append(f"  ! {p['email']} is restricted since {p['restricted_at'][:10]} "

@@ -282,6 +282,18 @@ def _eligibility(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0004_language_consent")
+def _language_consent(db: sqlite_utils.Database) -> None:
+    """A participant's own language, and their consent to take part (when, and how)."""
+    db.executescript(
+        """
+        ALTER TABLE participants ADD COLUMN language TEXT;           -- BCP 47 tag from the CSV (NULL: the scheme's)
+        ALTER TABLE participants ADD COLUMN consented_at TEXT;       -- when they said YES (or were enrolled, if implied)
+        ALTER TABLE participants ADD COLUMN consent TEXT;            -- reply | implied (NULL: not given)
+        """
+    )
+
+
 @MIGRATIONS(name="0003_coordinators")
 def _coordinators(db: sqlite_utils.Database) -> None:
     db.executescript(
@@ -469,6 +481,7 @@ class Store:
             """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
                       mo.email AS mentor_email, mo.name AS mentor_name,
                       me.timezone AS mentee_tz, mo.timezone AS mentor_tz,
+                      me.language AS mentee_lang, mo.language AS mentor_lang,
                       json_extract(me.extra, '$.greeting') AS mentee_greeting,
                       json_extract(mo.extra, '$.greeting') AS mentor_greeting
                FROM pairs p JOIN participants me ON me.id = p.mentee_id
@@ -481,6 +494,7 @@ class Store:
         sql = """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
                         mo.email AS mentor_email, mo.name AS mentor_name,
                         me.timezone AS mentee_tz, mo.timezone AS mentor_tz,
+                        me.language AS mentee_lang, mo.language AS mentor_lang,
                         json_extract(me.extra, '$.greeting') AS mentee_greeting,
                         json_extract(mo.extra, '$.greeting') AS mentor_greeting
                  FROM pairs p JOIN participants me ON me.id = p.mentee_id

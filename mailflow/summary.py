@@ -472,6 +472,8 @@ def _people(ctx: _Ctx, live: list[dict]) -> list[dict]:
         elif status not in SKIP_STATUSES:
             out.append(_item(f"{who}: {status.replace('-', ' ')}.", (f"STATUS #{n}", "see them"), kind="status"))
         for flag in _person_flags(row):
+            if flag == "concern":  # listed above from the log, with its day
+                continue
             meaning = PERSON_FLAGS.get(flag, f"flagged \u201c{flag}\u201d")
             out.append(_item(f"{who}: {meaning}.", (f"STATUS #{n}", "see them"), kind=f"person:{flag}"))
     return out

@@ -27,21 +27,25 @@ UTC = dt.timezone.utc
 class Journey:
     def __init__(self, directory: Path, account: Account | None, sink: SmtpSink, *, people: str = PEOPLE,
                  start: dt.datetime = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), extra: str = "",
-                 scheme: str = "", summary: bool = False, tokens=None):
+                 scheme: str = "", summary: bool = False, tokens=None, keep_welcome: bool = False,
+                 consent: str = "implied"):
         """With ``account`` None there is no IMAP: replies are handed to the service as the
         SMTP listener would hand them (for tests about time, not transport). ``scheme``
-        holds more [scheme] keys (rules, templates, pair_list_to)."""
+        holds more [scheme] keys (rules, templates, pair_list_to) for that case. The welcome emails
+        that enrolling queues are sent by a first cycle and kept in ``welcomed``, out of
+        the log (``keep_welcome``: left for the test's own first cycle)."""
         import os
 
         if account is not None:
             os.environ["MF_TEST_IMAP_PASSWORD"] = account.password
             self.config_path = write_config(directory, account, sink, extra=extra, scheme=scheme,
-                                            summary=summary)
+                                            summary=summary, consent=consent)
         else:
             self.config_path = directory / "mailflow.toml"
             self.config_path.write_text(
                 '[scheme]\nname = "Test Scheme"\naddress = "scheme@scheme.test"\n'
-                'coordinators = ["coordinator@scheme.test"]\ntimezone = "Europe/London"\n' + scheme +
+                'coordinators = ["coordinator@scheme.test"]\ntimezone = "Europe/London"\n'
+                f'consent = "{consent}"\n' + scheme +
                 f'\n[smtp]\nhost = "{sink.host}"\nport = {sink.port}\ntls = "none"\ntimeout_seconds = 5\n'
                 + SUMMARY_OFF * (not summary) + extra,
                 encoding="utf-8")
@@ -56,6 +60,13 @@ class Journey:
         self.seen = 0
         self.log: list[tuple[str, str, str, str]] = []  # (date, template, recipient, subject), in order
         self.last: dict[tuple[str, str], ReceivedMail] = {}  # (template, recipient) -> the latest such email
+        self.welcomed: list[tuple[str, str]] = []
+        self._carried: list[tuple[str, str]] = []  # sent with the welcomes, returned by the next cycle
+        if not keep_welcome:
+            first = self.cycle()
+            self.welcomed = [x for x in first if x[0].startswith("welcome/")]
+            self._carried = [x for x in first if not x[0].startswith("welcome/")]
+            self.log = [e for e in self.log if not e[1].startswith("welcome/")]
 
     def close(self) -> None:
         if self.inbox is not None:
@@ -74,6 +85,7 @@ class Journey:
 
     def cycle(self) -> list[tuple[str, str]]:
         """One run-once cycle; the emails it sent, as (template, recipient)."""
+        carried, self._carried = getattr(self, "_carried", []), []
         report = run_once(self.service, self.inbox)
         assert not report.imap_error, report.imap_error
         sent = sum(d.status == "sent" for d in report.deliveries)
@@ -87,7 +99,7 @@ class Journey:
                 self.log.append((self.now.date().isoformat(), template, rcpt, str(m.message["Subject"])))
                 self.last[(template, rcpt)] = m
                 out.append((template, rcpt))
-        return out
+        return carried + out
 
     def advance(self, **delta) -> list[tuple[str, str]]:
         """Move the clock on and run a cycle (timers that fell due fire)."""

@@ -142,11 +142,12 @@ class Email:
 
 
 @contextmanager
-def scheme(directory: Path, rules: str = "default") -> Iterator[Service]:
+def scheme(directory: Path, rules: str = "default", language: str | None = None) -> Iterator[Service]:
     """A service with the people of :data:`PEOPLE` enrolled and three pairs:
     1 just introduced, 2 agreeing with the agreement half filled in, 3 meeting with
     version 1 of its agreement in force, a review date and a next meeting. ``rules``
-    is the shipped scheme (a preset) whose rules and templates are used."""
+    is the shipped scheme (a preset) whose rules and templates are used. With
+    ``language``, every mentor and mentee reads and writes that language."""
     config = directory / "mailflow.toml"
     config.write_text(textwrap.dedent(f"""\
         [scheme]
@@ -156,6 +157,7 @@ def scheme(directory: Path, rules: str = "default") -> Iterator[Service]:
         timezone = "Europe/London"
         date_order = "DMY"
         rules = "{rules}"
+        consent = "implied"
 
         [database]
         path = "mailflow.db"
@@ -170,6 +172,10 @@ def scheme(directory: Path, rules: str = "default") -> Iterator[Service]:
                       tokens=Tokens())
     try:
         service.enrol(parse_csv(PEOPLE))
+        if language:
+            with service.store.transaction():
+                service.store.conn.execute("UPDATE participants SET language = ? WHERE role != 'coordinator'",
+                                           (language,))
         for n, (mentee, mentor, state) in enumerate(((MENTEE_1, MENTOR_1, "introduced"),
                                                      (MENTEE_2, MENTOR_2, "agreeing"),
                                                      (MENTEE_3, MENTOR_3, "active")), 1):
@@ -344,12 +350,20 @@ def _rule_sends(service: Service) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
 
     def add(spec, state: str, replier: str | None, form: bool = False) -> None:
+        if wf.scope_of(state) == "participant":  # about a person, not a pair (the welcome): a mentor
+            found.setdefault(spec.template, [dict(pair=None, to=spec.to, expects=spec.expects, sender=MENTOR_1,
+                                                  their="" if spec.to != "sender" else "Welcome")])
+            return
         # Pair 1 (no agreement yet) before the agreement; pair 3 (agreed) once one is sent.
         pair = 1 if state in ("introduced", "getting-to-know", "deciding") and not form else 3
         mentor, mentee = {1: (MENTOR_1, MENTEE_1), 3: (MENTOR_3, MENTEE_3)}[pair]
         sender = {"mentor": mentor, "mentee": mentee}.get(replier or "", mentee)
         found.setdefault(spec.template, [dict(pair=pair, to=spec.to, expects=spec.expects, sender=sender,
                                               their="")])
+
+    for role, enrol in wf.enrol.items():
+        for spec in enrol.send:
+            add(spec, enrol.state, role)
 
     for spec in wf.start.send:
         add(spec, wf.start.state, None)
@@ -365,13 +379,15 @@ def _rule_sends(service: Service) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def render(names: list[str] | None = None, directory: Path | None = None, rules: str = "default") -> list[Email]:
+def render(names: list[str] | None = None, directory: Path | None = None, rules: str = "default",
+           language: str | None = None) -> list[Email]:
     """Render each template named (default: every template) as it would be sent, in the
-    shipped scheme ``rules`` (its own templates first)."""
+    shipped scheme ``rules`` (its own templates first), to participants whose language
+    is ``language``, if given."""
     own = directory is None
     directory = directory or Path(tempfile.mkdtemp(prefix="mailflow-emails-"))
     try:
-        with scheme(directory, rules) as service:
+        with scheme(directory, rules, language) as service:
             specs = {**_rule_sends(service), **_notes(service)}
             wanted = names or service.renderer.names()
             unknown = [n for n in wanted if not service.renderer.exists(n)]
@@ -411,10 +427,12 @@ def _queue(service: Service, template: str, case: dict[str, Any], n: int) -> Ema
     if not ids:
         raise SystemExit(f"{template}: nothing was queued for audience {to!r}")
     row = store.one("SELECT raw FROM outbox WHERE id = ?", (ids[0],))
-    # The commands the email may carry: its own and the anytime ones (as the applier passes
-    # them), or the coordinators' commands for their emails.
-    commands = case.get("commands") or {k: list(v) for k, v in service.workflow.commands(expects).items()}
-    audience = service.applier.recipients(subject, to)[0].role
+    # The commands the email may carry: its own and the anytime ones, in its reader's
+    # languages (as the applier passes them), or the coordinators' commands for theirs.
+    reader = service.applier.recipients(subject, to)[0]
+    commands = case.get("commands") or {k: list(v) for k, v in
+                                        service.workflow.commands(expects, service.applier.languages(reader)).items()}
+    audience = reader.role
     return Email(template, case.get("variant", ""), audience, row["raw"], commands, expects)
 
 
@@ -428,7 +446,9 @@ def command_lines(text: str, commands: dict[str, list[str]]) -> list[tuple[str, 
         " ".join(w.upper().split()) for ws in commands.values() for w in ws if len(w.split()) <= 3}
     found = []
     for line in text.splitlines():
-        m = re.match(r"^\s+((?:[A-Z][A-Z0-9_'-]*)(?: [A-Z][A-Z0-9_'-]*){0,2})((?:\s+<[^<>]+>)*)(?=\s|$)", line)
+        # Capitals with the accents of Latin scripts too ("DÉPLACER", "AINDA NÃO").
+        m = re.match(r"^\s+((?:[A-ZÀ-ÖØ-ÞŒ][A-ZÀ-ÖØ-ÞŒ0-9_'’-]*)(?: [A-ZÀ-ÖØ-ÞŒ][A-ZÀ-ÖØ-ÞŒ0-9_'’-]*){0,3})"
+                     r"((?:\s+<[^<>]+>)*)(?=\s|$)", line)
         if not m:
             continue
         caps = m.group(1).split()

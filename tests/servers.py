@@ -775,6 +775,13 @@ class SmtpSink:
         with self._handler.cond:
             self._handler.received.clear()
 
+    def drop(self, template: str) -> list[ReceivedMail]:
+        """Forget the messages made from ``template`` (X-Mailflow-Template); return them."""
+        with self._handler.cond:
+            gone = [m for m in self._handler.received if m.message["X-Mailflow-Template"] == template]
+            self._handler.received[:] = [m for m in self._handler.received if m not in gone]
+            return gone
+
     # -- fault injection
 
     def fail_next(self, code: int, times: int = 1, message: str | None = None,

@@ -22,7 +22,7 @@ TEMPLATES = Renderer().names()
 ROOT = Path(__file__).resolve().parent.parent
 PRESET_TEMPLATES = [(preset.name, name) for preset in sorted((ROOT / "rules").iterdir())
                     if (preset / "templates").is_dir()
-                    for name in Renderer(None, [preset / "templates"]).names()
+                    for name in Renderer(None, extra=[preset / "templates"]).names()
                     if (preset / "templates" / f"{name}.txt").is_file()]
 
 
@@ -62,6 +62,26 @@ def test_every_preset_email_reads_well_in_a_browser(preset, template, browser):
     out = preview.OUT / preset
     for mail in mails:
         assert preview.check(mail, browser, out) == [], f"{preset}: {mail.slug}"
+
+
+_TRANSLATED: dict[str, list[preview.Email]] = {}
+
+
+def translated(language: str) -> list[preview.Email]:
+    if language not in _TRANSLATED:
+        _TRANSLATED[language] = preview.render(language=language)
+    return _TRANSLATED[language]
+
+
+@pytest.mark.parametrize("language", ["fr", "es", "pt"])
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_email_reads_well_in_each_language_on_a_phone(template, language, browser):
+    """Translations run longer than English: each email at 375 px (light and dark),
+    its command lines buttons with the words of its reader's language."""
+    mails = [m for m in translated(language) if m.template == template]
+    assert mails, f"{template} was not rendered"
+    for mail in mails:
+        assert preview.check(mail, browser, None, widths=(375,)) == [], mail.slug
 
 
 def broken(html: str, text: str) -> preview.Email:

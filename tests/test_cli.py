@@ -32,8 +32,20 @@ def test_init_writes_a_config_and_database(tmp_path):
     out = run("--config", str(path), "init")
     assert "wrote" in out and path.exists() and (tmp_path / "mailflow.db").exists()
     assert "keeping it" in run("--config", str(path), "init")
-    out = run("--config", str(path), "check", "--offline")
-    assert "ok    config" in out and "ok    rules" in out and "ok    templates" in out
+    # The starter config is the example: offline, check says what is still to do, all at once.
+    out = run("--config", str(path), "check", "--offline", expect=1)
+    assert "ok    rules" in out and "ok    templates" in out
+    assert "[imap] host: is still the example's host ('imap.example.org')" in out
+    assert "[smtp] host: is still the example's host ('smtp.example.org')" in out
+    assert "MAILFLOW_IMAP_PASSWORD is not set" in out and "MAILFLOW_SMTP_PASSWORD is not set" in out
+    text = path.read_text()
+    for old, new in (("imap.example.org", "imap.riverside.test"), ("smtp.example.org", "smtp.riverside.test"),
+                     ("example.org", "riverside.test")):
+        text = text.replace(old, new)
+    path.write_text(text)
+    out = run("--config", str(path), "check", "--offline",
+              env={"MAILFLOW_IMAP_PASSWORD": "x", "MAILFLOW_SMTP_PASSWORD": "y"})
+    assert "ok    config" in out and "ok    rules" in out and "ok    templates" in out and "FAIL" not in out
 
 
 def test_check_against_real_servers(tmp_path, imap_account, smtp_sink):

@@ -107,7 +107,8 @@ def test_a_new_email_with_a_csv_help_export_summary_restrict(tmp_path, imap_acco
         csv = "role,name,email\nmentee,Uma Shah,uma@university.test\n"
         out = j.write(_with_csv(j.config.scheme.address, text, csv, JO, j.now))
         # RESTRICT and RESTORE also send the coordinators their own notices (Service.restrict/restore).
-        assert out == [("coordinators/summary", COORDINATOR), ("eligibility/restricted-coordinator", COORDINATOR),
+        assert out == [("welcome/welcome", "uma@university.test"),  # enrolling from the CSV welcomes Uma
+                       ("coordinators/summary", COORDINATOR), ("eligibility/restricted-coordinator", COORDINATOR),
                        ("eligibility/restored-coordinator", COORDINATOR), ("coordinators/answer", COORDINATOR)]
         answer = j.email("coordinators/answer", COORDINATOR)
         said = body(answer)

@@ -115,6 +115,7 @@ def service_for(tmp_path: Path, people: str) -> Service:
         name = "Scheme for Clinical Mentoring"
         address = "mentoring@scheme.test"
         coordinators = ["coordinator@scheme.test"]
+        consent = "implied"
         [outbox]
         transport = "maildir"
         maildir = "out"

@@ -93,7 +93,8 @@ def test_the_folder_extends_the_default_scheme(scheme):
 
 def test_a_participant_is_welcomed_reminded_and_moved_on(tmp_path, smtp_sink, scheme):
     rules, templates = scheme
-    j = Journey(tmp_path, None, smtp_sink, scheme=f'rules = "{rules}"\ntemplates = "{templates}"\n')
+    j = Journey(tmp_path, None, smtp_sink, scheme=f'rules = "{rules}"\ntemplates = "{templates}"\n',
+                keep_welcome=True)
     try:
         assert j.cycle() == [("welcome/hello", MENTEE)], "enrolling the mentee sent the welcome; the mentor has none"
         assert j.service.store.participant_by_email(MENTEE)["state"] == "invited"

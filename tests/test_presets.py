@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ["clinical-training", "global-health-trials", "professional-society", "research-e-mentoring"]
 
 
-def run(*args: str, expect: int = 0) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+def run(*args: str, expect: int = 0, env: dict[str, str] | None = None) -> str:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False, env=env)
     assert result.exit_code == expect, result.output
     return result.output
 
@@ -53,7 +53,14 @@ def test_init_scheme_writes_the_preset_and_check_accepts_it(tmp_path, preset):
     out = run("--config", str(path), "init", "--scheme", preset)
     assert f"scheme {preset}: " in out and "enrolment CSV columns: role; name; email" in out
     assert tomllib.loads(path.read_text())["scheme"]["rules"] == preset
-    out = run("--config", str(path), "check", "--offline")
+    # Once the example's hosts and addresses are the scheme's own, check passes offline.
+    text = path.read_text()
+    for old, new in (("imap.example.org", "imap.riverside.test"), ("smtp.example.org", "smtp.riverside.test"),
+                     ("example.org", "riverside.test")):
+        text = text.replace(old, new)
+    path.write_text(text)
+    out = run("--config", str(path), "check", "--offline",
+              env={"MAILFLOW_IMAP_PASSWORD": "x", "MAILFLOW_SMTP_PASSWORD": "y"})
     assert "FAIL" not in out
     assert f"ok    rules {ROOT / 'rules' / preset}:" in out and "ok    templates: " in out
 
@@ -153,7 +160,7 @@ def test_a_presets_templates_come_before_the_shipped_ones_and_after_the_schemes_
     own = tmp_path / "own"
     (own / "introduction").mkdir(parents=True)
     (own / "introduction" / "to-mentee.txt").write_text("Subject: our own\n\nHello.\n")
-    r = Renderer(own, wf.template_folders)
+    r = Renderer(own, extra=wf.template_folders)
     assert r.folders[1] == str(ROOT / "rules" / "professional-society" / "templates")
     assert r.exists("meetings/missed") and not Renderer().exists("meetings/missed")
     assert (ROOT / "rules/professional-society/templates/introduction/to-mentee.txt").exists()
@@ -185,6 +192,7 @@ def scheme(tmp_path, smtp_sink):
         address = "scheme@scheme.test"
         coordinators = ["coordinator@scheme.test"]
         rules = "clinical-training"
+        consent = "implied"
         [smtp]
         host = "{smtp_sink.host}"
         port = {smtp_sink.port}

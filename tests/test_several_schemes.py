@@ -57,17 +57,24 @@ def test_research_e_mentoring_and_professional_society_in_one_serve(tmp_path, do
             proc = subprocess.Popen([str(exe), "serve", "--config", str(trust), "--config", str(society)],
                                     stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
         try:
-            # Each scheme sends its own first emails, from its own address.
-            trust_out.wait_for(2, timeout=20)
-            [directory] = society_out.wait_for(1, timeout=20)
+            def sent(sink, template):
+                return [m for m in sink.messages if m.message["X-Mailflow-Template"] == template]
+
+            # Each scheme sends its own first emails (the welcomes, then the
+            # introductions and the directory), from its own address.
+            wait_until(lambda: len(sent(trust_out, "introduction/to-mentor")) == 1, 20, "the trust's introduction")
+            wait_until(lambda: sent(society_out, "directory/list"), 20, "the society's directory")
+            [directory] = sent(society_out, "directory/list")
             assert directory.rcpt_tos == ["kim@pharmacy.test"] and "Dr Lin Wu" in body(directory)
+            assert {m.message["From"].addresses[0].addr_spec for m in trust_out.messages} == {trust_box.username}
+            assert {m.message["From"].addresses[0].addr_spec for m in society_out.messages} == {society_box.username}
 
             # The society's mentee chooses a mentor; the trust's mentor accepts.
             society_box.append(gmail_reply(directory.raw, "REQUEST Lin", "Kim Park <kim@pharmacy.test>"))
-            [intro] = [m for m in trust_out.messages if m.rcpt_tos == ["ada@hospital.test"]]
+            [intro] = sent(trust_out, "introduction/to-mentor")
             trust_box.append(outlook_reply(intro.raw, "Accept", "Ada Byron <ada@hospital.test>"))
-            society_out.wait_for(3, timeout=20)
-            trust_out.wait_for(4, timeout=20)
+            wait_until(lambda: sent(society_out, "introduction/to-mentor"), 20, "the society's introduction")
+            wait_until(lambda: sent(trust_out, "introduction/accepted-mentor"), 20, "the trust's acceptance")
 
             # The society's reply, delivered to the trust's mailbox too: there it is a
             # stranger's email with a token the trust never issued. Nothing changes.
@@ -90,8 +97,9 @@ def test_research_e_mentoring_and_professional_society_in_one_serve(tmp_path, do
         society_subjects = {str(m.message["Subject"]) for m in society_out.messages}
         assert "Introducing you to Sam Lee, your possible e-mentee" in trust_subjects, "the trust's own templates"
         assert "Kim Park would like you as their mentor" in society_subjects, "the society's own templates"
-        assert {r for m in trust_out.messages for r in m.rcpt_tos} == {"ada@hospital.test", "sam@university.test",
-                                                                        "kim@pharmacy.test"}
+        assert {r for m in trust_out.messages for r in m.rcpt_tos} == {
+            "ada@hospital.test", "sam@university.test", "grace@hospital.test",  # the trust's own people
+            "kim@pharmacy.test"}  # the note to the stranger whose reply reached the trust's mailbox
         assert "office@society.test" not in {r for m in trust_out.messages for r in m.rcpt_tos}
 
         trust_status = CliRunner().invoke(main, ["--config", str(trust), "status", "--json"], env=env).output

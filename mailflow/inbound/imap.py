@@ -61,6 +61,24 @@ class ImapInbox:
 
     # ------------------------------------------------------------------ connection
 
+    def _login(self, client: IMAPClient) -> None:
+        """Log in; a server's "[UNAVAILABLE]" (its authentication backend did not answer in
+        time, RFC 5530) is tried once more after a second, as a mail client would."""
+        cfg = self.cfg
+        for attempt in (1, 2):
+            try:
+                if cfg.auth == "xoauth2":
+                    client.oauth2_login(cfg.username, cfg.oauth2_token.value())
+                elif cfg.auth == "oauthbearer":
+                    client.oauthbearer_login(cfg.username, cfg.oauth2_token.value())
+                else:
+                    client.login(cfg.username, cfg.password.value())
+                return
+            except LoginError as exc:
+                if attempt == 2 or "UNAVAILABLE" not in str(exc):
+                    raise
+                time.sleep(1)
+
     def connect(self) -> IMAPClient:
         if self.client is not None:
             return self.client
@@ -76,12 +94,7 @@ class ImapInbox:
                     raise ConnectionFailed(f"{where} does not offer STARTTLS, and [imap] tls = \"starttls\" "
                                            "requires it; not logging in without encryption.")
                 client.starttls(context)
-            if cfg.auth == "xoauth2":
-                client.oauth2_login(cfg.username, cfg.oauth2_token.value())
-            elif cfg.auth == "oauthbearer":
-                client.oauthbearer_login(cfg.username, cfg.oauth2_token.value())
-            else:
-                client.login(cfg.username, cfg.password.value())
+            self._login(client)
         except LoginError as exc:
             if cfg.auth != "password":
                 raise ConnectionFailed(

@@ -43,7 +43,7 @@ _NUM = r"(\d+(?:[.,]\d+)?|" + "|".join(sorted((re.escape(w) for w in _NUMBER_WOR
 _MINUTES_END = re.compile(
     r"(?:^|\s)(?:for\s+|about\s+|around\s+)?"
     r"(?:(?P<h>\d+)\s*h(?:ours?|rs?)?\s*(?P<hm>\d{1,2})\s*(?:m(?:in(?:ute)?s?)?)?"
-    r"|" + _NUM + r"\s*(?P<unit>h(?:ours?|rs?)?|m(?:in(?:ute)?s?)?|mins?)?"
+    r"|" + _NUM + r"\s*(?P<unit>h(?:ours?|rs?|eures?|oras?)?|m(?:in(?:ute)?s?|inutos?)?|mins?)?"
     r"|(?P<half>half\s+an?\s+hour))\s*[.!]*$",
     re.IGNORECASE,
 )
@@ -126,10 +126,23 @@ def read_time(text: str) -> tuple[dt.time | None, str]:
     return dt.time(hh, mm), before
 
 
-def _strip_filler(text: str) -> str:
+# The same little words in the other languages mailflow ships ("PAUSE jusqu'au 1 juin",
+# "RETRASO unos 10 minutos", "REUNIÃO em 3 de março"), used only for those languages.
+_FILLERS = {
+    "fr": r"le|la|les|au|aux|à|a|jusqu['’]?au|jusqu['’]?à|jusqu['’]|depuis|pendant|environ|vers|de|du|d['’]|pour",
+    "es": r"el|la|los|las|hasta\s+el|hasta|a\s+las|a|al|de|del|durante|unos|unas|sobre|por|para",
+    "pt": r"o|a|os|as|em|no|na|até|às|ao|de|do|da|por|durante|cerca\s+de|uns|umas|para",
+}
+
+
+def _strip_filler(text: str, languages: Sequence[str] = ()) -> str:
     text = text.strip().strip(",;:-–").strip()
+    extra = [_FILLERS[lang.split("-")[0]] for lang in languages if lang.split("-")[0] in _FILLERS]
+    foreign = re.compile(r"^(?:" + "|".join(extra) + r")(?:\s+|(?<=['’]))", re.IGNORECASE) if extra else None
     while True:
         new = _FILLER.sub("", text)
+        if foreign is not None:
+            new = foreign.sub("", new)
         if new == text:
             return text.strip(",;:-– ")
         text = new
@@ -141,7 +154,8 @@ def read_args(kinds: Sequence[str], rest: str, *, base: dt.datetime, tz: str, da
     if not kinds:
         return ArgsResult(raw=rest)
     lines = (rest or "").strip().split("\n")
-    first = _strip_filler(re.sub(r"[*_]{1,2}", " ", lines[0]))
+    langs = tuple(languages)
+    first = _strip_filler(re.sub(r"[*_]{1,2}", " ", lines[0]), langs)
     values: dict[str, object] = {}
     display: dict[str, str] = {}
     problems: list[str] = []
@@ -170,18 +184,18 @@ def read_args(kinds: Sequence[str], rest: str, *, base: dt.datetime, tz: str, da
             display["time"] = time.strftime("%H:%M")
     if "number" in names:
         m = re.match(r"^(\d+|" + "|".join(w for w in _NUMBER_WORDS if " " not in w and w not in ("a", "an", "half"))
-                     + r")\b", _strip_filler(work), re.IGNORECASE)
+                     + r")\b", _strip_filler(work, langs), re.IGNORECASE)
         if m:
             n = _number(m.group(1))
             if n is not None:
                 values["number"] = int(n)
                 display["number"] = str(int(n))
-                work = _strip_filler(work)[m.end():]
+                work = _strip_filler(work, langs)[m.end():]
         elif "number" not in optional:
             problems.append(f"a number was expected{f', not “{_short(work)}”' if work.strip() else ''}")
     date_kind = next((k for k in names if k in ("date", "past-date")), None)
     if date_kind:
-        work = _strip_filler(work)
+        work = _strip_filler(work, langs)
         result = datelib.leading_date(work, base=base, tz=tz, date_order=date_order,
                                       future=date_kind == "date", languages=languages) if work else None
         if result is None or result.status == "missing":
@@ -204,7 +218,7 @@ def read_args(kinds: Sequence[str], rest: str, *, base: dt.datetime, tz: str, da
             problems.append(result.reason or f"“{_short(work)}” is not a date we can read")
             work = ""
     if "text" in names:
-        left = "\n".join([_strip_filler(work), *lines[1:]]).strip()
+        left = "\n".join([_strip_filler(work, langs), *lines[1:]]).strip()
         if left:
             values["text"] = left
     for kind in names:

@@ -120,12 +120,16 @@ def help_text(spec: FieldSpec) -> str:
     return ""
 
 
-def _format_scalar(value: object) -> str:
+def _format_scalar(value: object, lang: str | None = None) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        return dates.display(value.date())
+        value = value.date()
     if isinstance(value, dt.date):
+        if lang:
+            from mailflow.i18n import format_day
+
+            return format_day(value, lang)
         return dates.display(value)
     return str(value).strip()
 
@@ -136,8 +140,10 @@ def _is_blank(value: object) -> bool:
     return not _format_scalar(value)
 
 
-def render_form(fields: Sequence[FieldSpec], values: Mapping[str, object] | None = None) -> str:
-    """The form as printed in our emails (see the module docstring)."""
+def render_form(fields: Sequence[FieldSpec], values: Mapping[str, object] | None = None,
+                lang: str | None = None) -> str:
+    """The form as printed in our emails (see the module docstring); dates in ``lang``
+    (a BCP 47 tag; English when not given)."""
     values = values or {}
     blocks: list[list[str]] = []
     blank = all(_is_blank(values.get(spec.name)) for spec in fields)
@@ -150,11 +156,11 @@ def render_form(fields: Sequence[FieldSpec], values: Mapping[str, object] | None
             elif isinstance(value, str):
                 items = [value]
             else:
-                items = [_format_scalar(v) for v in value]  # type: ignore[union-attr]
+                items = [_format_scalar(v, lang) for v in value]  # type: ignore[union-attr]
             block.append(f"{spec.label}:")
             block.extend(f"{i}. {item}" for i, item in enumerate((item for item in items if item), 1))
         else:
-            text = _format_scalar(value)
+            text = _format_scalar(value, lang)
             if spec.kind == "choice" and text and spec.choices:
                 text = _read_choice(text, spec)[0] or text  # its name, e.g. "fortnightly" -> "Every two weeks"
             block.append(f"{spec.label}: {text}".rstrip())

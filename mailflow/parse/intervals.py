@@ -42,12 +42,70 @@ def _unit(text: str) -> float:
     return _UNIT_DAYS[text.lower().rstrip("s") if text.lower() != "annum" else "annum"]
 
 
+# The words of French, Spanish and Portuguese frequencies and notices, said in English:
+# "une fois par mois", "cada dos semanas", "a cada 15 dias", "24 heures" read like
+# "once per month", "every two weeks", "every 15 days", "24 hours". Tried only when
+# the English reading finds nothing, so English text reads as it always did.
+_FOREIGN = [(re.compile(r"(?<![\w-])(?:" + a + r")(?![\w-])", re.IGNORECASE), b) for a, b in (
+    (r"tous les quinze jours|toutes les deux semaines|une semaine sur deux|cada quince días|cada quince dias|"
+     r"cada dos semanas|a cada duas semanas|a cada quinze dias|de quinze em quinze dias", "fortnightly"),
+    (r"mensuel(?:le)?s?|mensual(?:es)?|mensal(?:is)?", "monthly"),
+    (r"hebdomadaires?|semanal(?:es|is)?", "weekly"),
+    (r"quinzomadaire|quincenal(?:es)?|quinzenal(?:is)?|bimensuel(?:le)?", "fortnightly"),
+    (r"trimestriel(?:le)?s?|trimestral(?:es|is)?", "quarterly"),
+    (r"annuel(?:le)?s?|anual(?:es|is)?", "yearly"),
+    (r"semestriel(?:le)?s?|semestral(?:es|is)?", "biannually"),
+    (r"quotidien(?:ne)?s?|diari[oa]s?|di[aá]ri[oa]s?", "daily"),
+    (r"tous les|toutes les|chaque|cada|todos los|todas las|todos os|todas as|a cada|todo|toda", "every"),
+    (r"fois|vez|veces|vezes", "times"),
+    (r"par|al|por|ao|a la|à", "per"),
+    (r"une|un|uno|una|um|uma", "one"),
+    (r"deux|dos|dois|duas", "two"),
+    (r"trois|tres|três", "three"),
+    (r"quatre|cuatro|quatro", "four"),
+    (r"cinq|cinco", "five"),
+    (r"six|seis", "six"),
+    (r"huit|ocho|oito", "eight"),
+    (r"dix|diez|dez", "ten"),
+    (r"douze|doce|doze", "twelve"),
+    (r"quinze|quince", "15"),
+    (r"jours?|d[ií]as?", "days"),
+    (r"semaines?|semanas?", "weeks"),
+    (r"mois|mes(?:es)?|m[eê]s|meses", "months"),
+    (r"trimestres?", "quarters"),
+    (r"ans|années?|a[nñ]os?|anos?", "years"),
+    (r"heures?|horas?", "hours"),
+    (r"minutos?", "minutes"),
+    (r"avant|antes", "before"),
+    (r"au moins|al menos|pelo menos|no m[ií]nimo", "at least"),
+    (r"la veille|el d[ií]a antes|o dia anterior|la v[ií]spera|a v[ée]spera", "the day before"),
+)]
+
+
+def _in_english(text: str) -> str | None:
+    """``text`` with the French, Spanish and Portuguese words above replaced, or None
+    when it has none of them."""
+    out = text or ""
+    for pattern, english in _FOREIGN:
+        out = pattern.sub(english, out)
+    return out if out != (text or "") else None
+
+
 def read_interval(text: str) -> int | None:
     """Days between meetings, from an agreed frequency; ``None`` if it says none.
 
     "monthly" -> 30, "every six weeks" -> 42, "twice a year" -> 183, "every 2 weeks"
-    -> 14, "once a month, more before deadlines" -> 30, "3 times a term" -> 30.
+    -> 14, "once a month, more before deadlines" -> 30, "3 times a term" -> 30; and
+    in French, Spanish or Portuguese: "une fois par mois", "cada dos semanas",
+    "mensal" (see :data:`_FOREIGN`).
     """
+    days = _read_interval(text)
+    if days is None and (english := _in_english(text)) is not None:
+        days = _read_interval(english)
+    return days
+
+
+def _read_interval(text: str) -> int | None:
     t = " " + re.sub(r"[^\w.\- ]+", " ", (text or "").lower()) + " "
     t = re.sub(r"\s+", " ", t)
     # "N times a/per UNIT", "twice a year", "once a month"
@@ -82,8 +140,15 @@ def read_notice(text: str) -> int | None:
     """Hours of notice for cancelling, from the agreement's words; ``None`` if none.
 
     "at least 24 hours' notice" -> 24, "a day before" -> 24, "two days" -> 48,
-    "a week's notice" -> 168, "48h" -> 48.
+    "a week's notice" -> 168, "48h" -> 48; "24 heures", "un día antes", "48 horas".
     """
+    hours = _read_notice(text)
+    if hours is None and (english := _in_english(text)) is not None:
+        hours = _read_notice(english)
+    return hours
+
+
+def _read_notice(text: str) -> int | None:
     t = " " + re.sub(r"[^\w.\- ]+", " ", (text or "").lower()) + " "
     t = re.sub(r"\s+", " ", t)
     m = re.search(rf" {_NUM} ?(hours?|hrs?|h|days?|working days?|weeks?) ", t)

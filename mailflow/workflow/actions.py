@@ -45,12 +45,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import iso
+from ..i18n import Day, Moment
 from ..parse.args import read_args, read_minutes
-from ..parse.dates import display as display_date
 from ..parse.intervals import read_interval, read_notice
 from .loader import ANYTIME
 from .decisions import (ConfirmAgreement, Decision, GiveFeedback, KeepPrivate, LogMeeting, MoveParticipant,
-                        ProposeAgreement, RequestMentor, Send, SetFacts, SetParticipant)
+                        ProposeAgreement, RequestMentor, SaveProfile, Send, SetFacts, SetParticipant, Withdraw)
 
 ACTIONS: dict[str, Callable[[Act], None]] = {}
 
@@ -172,9 +172,8 @@ def when_text(value: str | None, tz: str = "UTC") -> str:
     if not value:
         return ""
     if "T" not in value:
-        return display_date(dt.date.fromisoformat(value))
-    moment = dt.datetime.fromisoformat(value).astimezone(zoneinfo.ZoneInfo(tz or "UTC"))
-    return f"{display_date(moment.date())} at {moment:%H:%M}"
+        return Day(dt.date.fromisoformat(value))
+    return Moment(dt.datetime.fromisoformat(value).astimezone(zoneinfo.ZoneInfo(tz or "UTC")))
 
 
 def meeting_day(value: str, tz: str = "UTC") -> dt.date:
@@ -229,7 +228,7 @@ def _first_meeting(a: Act) -> None:
     """MET after the introduction: the getting-to-know conversation happened."""
     day = a.args.get("past-date") or a.today
     a.set(first_meeting=day.isoformat())
-    a.var(met_on=display_date(day))
+    a.var(met_on=Day(day))
 
 
 @action("end-early")
@@ -312,10 +311,10 @@ def _shown(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "; ".join(str(v) for v in value)
     if isinstance(value, dt.date):
-        return display_date(value)
+        return Day(value)
     if isinstance(value, str) and len(value) == 10 and value[4] == "-":
         try:
-            return display_date(dt.date.fromisoformat(value))
+            return Day(dt.date.fromisoformat(value))
         except ValueError:
             return value
     return "" if value is None else " ".join(str(value).split())
@@ -371,7 +370,7 @@ def _log_meeting(a: Act) -> None:
     planned = a.facts.get("next_meeting")
     if planned and meeting_day(planned, a.ctx.tz) <= day:
         a.set(next_meeting=None)
-    a.var(met_on=display_date(day), met_minutes=minutes or "")
+    a.var(met_on=Day(day), met_minutes=minutes or "")
 
 
 @action("record-checkin")
@@ -423,7 +422,7 @@ def _cancel_meeting(a: Act) -> None:
         a.set(next_meeting=None, cancelled_meeting=planned, meeting_seq=int(a.facts.get("meeting_seq", 0)) + 1)
         a.var(cancelled=when_text(planned, a.ctx.tz), cancelled_at=planned)
     elif day is not None:
-        a.var(cancelled=display_date(day), cancelled_at=day.isoformat())
+        a.var(cancelled=Day(day), cancelled_at=day.isoformat())
     else:
         a.var(cancelled="", cancelled_at="")
     a.set(cancellations=int(a.facts.get("cancellations", 0)) + 1)
@@ -462,10 +461,10 @@ def _propose_review(a: Act) -> None:
         a.stop("no date given", "review/which-date")
         return
     if day.isoformat() == a.facts.get("review_date") and not a.facts.get("proposed_review_date"):
-        a.stop("that is already the review date", "review/unchanged", review=display_date(day))
+        a.stop("that is already the review date", "review/unchanged", review=Day(day))
         return
     a.set(proposed_review_date=day.isoformat(), proposed_review_by=a.role)
-    a.var(proposed=display_date(day), current=_shown(a.facts.get("review_date")))
+    a.var(proposed=Day(day), current=_shown(a.facts.get("review_date")))
 
 
 @action("confirm-review-date")
@@ -489,7 +488,7 @@ def _confirm_review(a: Act) -> None:
 def _pause(a: Act) -> None:
     until = a.args.get("date")
     a.set(resume_state=a.ctx.state, paused_until=until.isoformat() if until else None, paused_by=a.role)
-    a.var(paused_until=display_date(until) if until else "")
+    a.var(paused_until=Day(until) if until else "")
 
 
 @action("resume")
@@ -658,7 +657,45 @@ def _missed(a: Act) -> None:
         a.set(next_meeting=None)  # it did not happen: the next one is arranged afresh
     count = int(a.facts.get("missed_meetings", 0)) + 1
     a.set(missed_meetings=count)
-    a.var(met_on=display_date(day) if day else "")
+    a.var(met_on=Day(day) if day else "")
     limit = a.setting("repeated_missed", 0)
     if limit and count >= int(limit) and a.flag("missed-meetings"):
         a.decide(Send("lifecycle/flag-coordinators", "coordinators", vars={"flag": "missed-meetings", "count": count}))
+
+
+# --------------------------------------------------------------------------- the welcome
+
+
+@action("consent")
+def _consent(a: Act) -> None:
+    """YES to taking part: consent, recorded with its date (``consent:implied`` when the
+    scheme has it already and enrolling records it). Profile fields sent with the YES
+    are kept too."""
+    how = a.param or "reply"
+    a.decide(SetParticipant({"consented_at": iso(a.now), "consent": how, "status": "active"}))
+    if a.fields:
+        a.decide(SaveProfile(dict(a.fields)))
+    a.var(consented_on=Day(a.today) if how == "reply" else "", profile_given=bool(a.fields))
+
+
+@action("profile")
+def _profile(a: Act) -> None:
+    """The profile form (a mentor's expertise, capacity, availability; the scheme's own
+    columns), for the person themselves and for matching."""
+    values = dict(a.form_values or a.fields)
+    if not values:
+        a.stop("no profile fields", None)
+        return
+    a.decide(SaveProfile(values))
+    a.var(profile_given=True, taking_part=a.wf.pairable(a.ctx.state))
+
+
+@action("withdraw")
+def _withdraw(a: Act) -> None:
+    """NO to taking part: removed, keeping only what stops them being enrolled again.
+    Someone already in a relationship is asked to end it first (END), so that nobody
+    is left without a word."""
+    if int(a.ctx.participant.get("live_pairs") or 0) > 0:
+        a.stop("in a relationship: END it first", "welcome/in-a-pair")
+        return
+    a.decide(Withdraw())

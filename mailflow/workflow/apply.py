@@ -32,13 +32,13 @@ from ..clock import TokenSource, iso
 from ..config import Config
 from ..outbox import Recipient, enqueue, greeting_of
 from ..parse import forms as formlib
-from ..parse.dates import display as display_date
+from ..i18n import Day, chain, localize
 from ..render import Renderer
 from ..store import Store
 from .actions import when_text
 from .decisions import (ConfirmAgreement, Decision, GiveFeedback, KeepPrivate, LogMeeting, MarkBouncing,
-                        MoveParticipant, ProposeAgreement, Record, RequestMentor, SaveDraft, Send, SetAway, SetFacts,
-                        SetParticipant, StartTimer, Transition)
+                        MoveParticipant, ProposeAgreement, Record, RequestMentor, SaveDraft, SaveProfile, Send,
+                        SetAway, SetFacts, SetParticipant, StartTimer, Transition, Withdraw)
 from .engine import AgreementView, on_start
 from .loader import Amount, TimerSpec, When, Workflow
 
@@ -59,6 +59,7 @@ ACTION_VARS: dict[str, Any] = {
     "understood": [], "missing": [], "invalid": [], "unknown_labels": [], "warnings": [],
     # Choosing a mentor (RequestMentor, below) and eligibility (Service.restrict).
     "choice": "", "requested": "", "reason": "", "affected": [], "restricted": {},
+    "consented_on": "", "profile_given": False, "taking_part": True,
 }  # when a timer due "on" a day fires, in the scheme's zone
 
 
@@ -159,6 +160,10 @@ class Applier:
                 self._start_timer(subject, d.name, now)
             elif isinstance(d, RequestMentor):
                 queued += self._request(subject, d, now)
+            elif isinstance(d, SaveProfile):
+                self._save_profile(subject, d.values, now)
+            elif isinstance(d, Withdraw):
+                self._withdraw(subject, now)
             elif isinstance(d, MarkBouncing):
                 self.store.conn.execute(
                     "UPDATE participants SET status = 'bouncing' WHERE email = ?", (d.email.lower(),)
@@ -264,9 +269,42 @@ class Applier:
         sender = subject.sender
         if sender is None or sender.participant_id is None:
             return
-        allowed = {k: v for k, v in values.items() if k in ("available", "capacity", "status")}
+        allowed = {k: v for k, v in values.items()
+                   if k in ("available", "capacity", "status", "consented_at", "consent")}
         self.store.update("participants", sender.participant_id, **allowed)
         self.store.log("participant-settings", now, participant_id=sender.participant_id, **allowed)
+
+    def profile(self, participant: dict[str, Any]) -> dict[str, Any]:
+        """A person's profile: the enrolment CSV's columns, then what they told us
+        themselves (which wins)."""
+        extra = json.loads(participant.get("extra") or "{}")
+        facts = json.loads(participant.get("facts") or "{}")
+        return {**extra, **(facts.get("profile") or {})}
+
+    def _save_profile(self, subject: Subject, values: dict[str, Any], now: dt.datetime) -> None:
+        sender = subject.sender
+        if sender is None or sender.participant_id is None:
+            return
+        row = self.store.participant(sender.participant_id)
+        facts = json.loads(row["facts"] or "{}")
+        facts["profile"] = {**(facts.get("profile") or {}),
+                            **{k: _jsonable(v) for k, v in values.items() if v is not None}}
+        changes: dict[str, Any] = {"facts": json.dumps(facts, sort_keys=True, default=str)}
+        if isinstance(values.get("capacity"), int):
+            changes.update(capacity=values["capacity"], available=1 if values["capacity"] > 0 else 0)
+        self.store.update("participants", row["id"], **changes)
+        # The log says which fields were given, never what they say.
+        self.store.log("profile", now, participant_id=row["id"], inbound_id=subject.inbound_id,
+                       fields=sorted(values))
+
+    def _withdraw(self, subject: Subject, now: dt.datetime) -> None:
+        sender = subject.sender
+        if sender is None or sender.participant_id is None:
+            return
+        self.store.update("participants", sender.participant_id, status="withdrawn", extra="{}", facts="{}",
+                          timezone=None, capacity=None, available=0, away_until=None, consented_at=None,
+                          consent=None)
+        self.store.log("withdrawn", now, participant_id=sender.participant_id, inbound_id=subject.inbound_id)
 
     # ------------------------------------------------------------------ timers
 
@@ -386,7 +424,8 @@ class Applier:
     # ------------------------------------------------------------------ drafts
 
     def _save_draft(self, subject: Subject, d: SaveDraft, now: dt.datetime) -> None:
-        assert subject.pair is not None
+        if subject.pair is None:  # a person's own form (the profile): its action keeps what counts
+            return
         values = json.dumps({k: _jsonable(v) for k, v in d.values.items()}, sort_keys=True)
         self.store.conn.execute(
             """INSERT INTO drafts (pair_id, form, "values", updated_at) VALUES (?, ?, ?, ?)
@@ -405,7 +444,12 @@ class Applier:
 
     def _recipient(self, pair: dict[str, Any], role: str) -> Recipient:
         return Recipient(pair[f"{role}_email"], pair[f"{role}_name"], role, pair[f"{role}_id"],
-                         pair.get(f"{role}_greeting") or "", tz=pair.get(f"{role}_tz") or None)
+                         pair.get(f"{role}_greeting") or "", tz=pair.get(f"{role}_tz") or None,
+                         language=pair.get(f"{role}_lang") or None)
+
+    def languages(self, recipient: Recipient | None) -> tuple[str, ...]:
+        """A reader's language chain: theirs, the scheme's, English."""
+        return chain(recipient.language if recipient is not None else None, self.config.scheme.language)
 
     def recipients(self, subject: Subject, audience: str) -> list[Recipient]:
         pair = subject.pair
@@ -414,7 +458,8 @@ class Applier:
             for addr in self.config.scheme.coordinators:
                 row = self.store.participant_by_email(addr)
                 out.append(Recipient(addr, row["name"] if row else "Coordinator", "coordinator",
-                                     row["id"] if row else None, greeting_of(row["extra"]) if row else ""))
+                                     row["id"] if row else None, greeting_of(row["extra"]) if row else "",
+                                     language=(row.get("language") or None) if row else None))
             return out
         if audience == "sender":
             return [subject.sender] if subject.sender else []
@@ -437,11 +482,12 @@ class Applier:
     def context(self, subject: Subject, now: dt.datetime, expects: str | None,
                 for_coordinators: bool = False, recipient: Recipient | None = None) -> dict[str, Any]:
         pair = subject.pair
+        langs = self.languages(recipient)
         zone = zoneinfo.ZoneInfo(recipient.tz) if recipient is not None and recipient.tz else self.tz
         local_now = now.astimezone(zone)
         ctx: dict[str, Any] = {
             "now": local_now,
-            "today": display_date(local_now.date()),
+            "today": Day(local_now.date()),
             "coordinators": ", ".join(self.config.scheme.coordinators),
             "sender": subject.sender,
             "reply_subject": _re(subject.their_subject, self.config.scheme.name),
@@ -449,7 +495,8 @@ class Applier:
             "support": self.config.scheme.support,
             "partner_visible": False,
             "when": lambda value, _tz=(recipient.tz if recipient is not None and recipient.tz else
-                                       self.config.scheme.timezone): when_text(value, _tz),
+                                       self.config.scheme.timezone), _lang=langs[0]: localize(when_text(value, _tz),
+                                                                                              _lang),
         }
         if pair is not None:
             state = self.workflow.states.get(pair["state"])
@@ -483,33 +530,45 @@ class Applier:
                                               recipient.participant_id if recipient is not None else None)
         ctx["roster"] = matching.SchemeView(self.store, self.workflow)
         spec = self.workflow.replies.get(expects or "")
-        ctx["commands"] = {name: list(words) for name, words in self.workflow.commands(expects).items()}
-        ctx["anytime"] = {name: list(words) for name, words in self.workflow.commands(None).items()}
+        ctx["lang"] = langs[0]
+        ctx["commands"] = {name: list(words) for name, words in self.workflow.commands(expects, langs).items()}
+        ctx["anytime"] = {name: list(words) for name, words in self.workflow.commands(None, langs).items()}
         ctx["expects_reply"] = spec is not None  # the footer invites a reply only then
         # The pair's own content (forms as filled in so far, the agreement): never for coordinators.
         ctx["form"] = ""
         ctx["forms"] = {}
         ctx["agreement"] = {"version": 0, "text": "", "in_force": 0}
+        lang = langs[0]
         if pair is not None and not for_coordinators:
-            for name, fields in self.workflow.forms.items():
+            for name in self.workflow.forms:
+                fields = self.workflow.form_fields(name, langs)
                 values = self.draft(pair["id"], name)
                 if name == "agreement" and not values:
                     values = self.agreement(pair["id"]).latest
-                ctx["forms"][name] = formlib.render_form(fields, values)
+                ctx["forms"][name] = formlib.render_form(fields, values, lang)
             if spec is not None and spec.form:
                 ctx["form"] = ctx["forms"][spec.form]
             ag = self.agreement(pair["id"])
-            fields = self.workflow.forms.get("agreement", ())
+            fields = self.workflow.form_fields("agreement", langs)
             ctx["agreement"] = {
                 "version": ag.latest_version, "in_force": ag.active_version,
-                "text": formlib.render_form(fields, ag.latest) if ag.latest_version else "",
-                "in_force_text": formlib.render_form(fields, ag.active) if ag.active_version else "",
+                "text": formlib.render_form(fields, ag.latest, lang) if ag.latest_version else "",
+                "in_force_text": formlib.render_form(fields, ag.active, lang) if ag.active_version else "",
                 "objectives": list(ag.active.get("objectives") or ag.latest.get("objectives") or ()),
                 # Each field of the agreement in force (else the newest), as text: a notice
                 # can remind the pair what they agreed ("if one of us is running late").
                 "terms": {f.name: _shown_value((ag.active or ag.latest).get(f.name)) for f in fields},
             }
-            ctx["record"] = _History(self.store, pair["id"], self._facts(pair))
+            ctx["record"] = _History(self.store, pair["id"], self._facts(pair), lang)
+        elif pair is None and recipient is not None and recipient.participant_id is not None and not for_coordinators:
+            # A person's own forms (the welcome's profile), filled in with what we know of them.
+            row = self.store.participant(recipient.participant_id)
+            profile = self.profile(row) if row else {}
+            for name in self.workflow.forms:
+                fields = self.workflow.form_fields(name, langs)
+                ctx["forms"][name] = formlib.render_form(fields, {f.name: profile.get(f.name) for f in fields}, lang)
+            if spec is not None and spec.form:
+                ctx["form"] = ctx["forms"][spec.form]
         elif pair is not None:
             ag = self.agreement(pair["id"])
             ctx["agreement"] = {"version": ag.latest_version, "in_force": ag.active_version, "text": ""}
@@ -524,6 +583,8 @@ class Applier:
                 variables = {k: v for k, v in variables.items() if k not in CONFIDENTIAL_VARS}
             ctx = {**ACTION_VARS, **self.context(subject, now, d.expects, for_coordinators=coordinator, recipient=r),
                    **variables}
+            lang = ctx.get("lang")
+            ctx = {k: (localize(v, lang) if k not in ("record", "sender", "recipient") else v) for k, v in ctx.items()}
             day = now.astimezone(self.tz).date().isoformat()
             key = subject.key or f"note:{day}"
             calendar = self._invite(subject, d.invite, r, now) if d.invite and not coordinator else None
@@ -673,15 +734,16 @@ class Applier:
 class _History:
     """A pair's record for its members (the CPD record): read only when a template asks."""
 
-    def __init__(self, store: Store, pair_id: int, facts: dict[str, Any]):
+    def __init__(self, store: Store, pair_id: int, facts: dict[str, Any], lang: str | None = None):
         self._store = store
         self._pair_id = pair_id
         self._facts = facts
+        self._lang = lang
 
     @property
     def meetings(self) -> list[dict[str, Any]]:
         rows = self._store.all("SELECT day, minutes FROM meetings WHERE pair_id = ? ORDER BY day, id", (self._pair_id,))
-        return [{"day": _day(r["day"]), "minutes": r["minutes"]} for r in rows]
+        return localize([{"day": _day(r["day"]), "minutes": r["minutes"]} for r in rows], self._lang)
 
     @property
     def total_minutes(self) -> int:
@@ -696,18 +758,19 @@ class _History:
     def reviews(self) -> list[dict[str, Any]]:
         rows = self._store.all("SELECT at, kind, data FROM events WHERE pair_id = ? AND kind IN "
                                "('review-held', 'review-date-confirmed') ORDER BY id", (self._pair_id,))
-        return [{"day": _day(r["at"][:10]), "kind": r["kind"]} for r in rows]
+        return localize([{"day": _day(r["at"][:10]), "kind": r["kind"]} for r in rows], self._lang)
 
     @property
     def started(self) -> str:
-        return _day(self._store.scalar("SELECT created_at FROM pairs WHERE id = ?", (self._pair_id,))[:10])
+        return localize(_day(self._store.scalar("SELECT created_at FROM pairs WHERE id = ?", (self._pair_id,))[:10]),
+                        self._lang)
 
 
 def _day(value: str | None) -> str:
     if not value:
         return ""
     try:
-        return display_date(dt.date.fromisoformat(str(value)[:10]))
+        return Day(dt.date.fromisoformat(str(value)[:10]))
     except ValueError:
         return str(value)
 
@@ -723,7 +786,7 @@ def _shown_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "; ".join(str(v) for v in value)
     if isinstance(value, dt.date):
-        return display_date(value)
+        return str(Day(value))
     return "" if value is None else " ".join(str(value).split())
 
 

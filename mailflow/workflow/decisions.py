@@ -84,7 +84,8 @@ class SetFacts:
 
 @dataclass(frozen=True)
 class SetParticipant:
-    """Change the sender's own settings: ``available``, ``capacity``, ``status``."""
+    """Change the sender's own settings: ``available``, ``capacity``, ``status``,
+    ``consented_at`` and ``consent`` (how: ``reply`` or ``implied``)."""
 
     values: dict[str, Any]
 
@@ -142,6 +143,22 @@ class StartTimer:
 
 
 @dataclass(frozen=True)
+class SaveProfile:
+    """What the sender told us about themselves (the welcome's profile form: a mentor's
+    expertise, capacity, availability, the scheme's own columns). ``capacity`` also
+    sets how many mentees a mentor takes."""
+
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    """The sender said NO to taking part: they are removed. Their name, address, role
+    and language are kept (so they are not enrolled again, and the coordinators see
+    it); their profile, settings and facts are deleted."""
+
+
+@dataclass(frozen=True)
 class MoveParticipant:
     """Move the pair's mentee or mentor (``role``) to one of their own (participant) states."""
 
@@ -158,7 +175,7 @@ class RequestMentor:
     choice: str
 
 
-Decision = (RequestMentor | MoveParticipant | Transition | Send | Record | MarkBouncing | SetAway | SaveDraft | SetFacts | SetParticipant
+Decision = (RequestMentor | SaveProfile | Withdraw | MoveParticipant | Transition | Send | Record | MarkBouncing | SetAway | SaveDraft | SetFacts | SetParticipant
             | ProposeAgreement | ConfirmAgreement | LogMeeting | KeepPrivate | GiveFeedback | StartTimer)
 
 

@@ -35,7 +35,7 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..parse.dates import display as display_date
+from ..i18n import Day
 from ..parse.intervals import read_interval, read_notice
 from ..parse.result import CommandResult, Expectation, FieldResult, Reply
 from .decisions import Decision, Outcome, Record, SaveDraft, Send, SetFacts, StartTimer, Transition
@@ -71,30 +71,39 @@ class ReplyContext:
     participant: dict[str, Any] = field(default_factory=dict)  # the sender's own settings
     now: dt.datetime | None = None
     tz: str = "UTC"  # the sender's time zone
+    languages: tuple[str, ...] = ()  # the sender's language chain ("pt-BR", "pt", ...); English words always count
 
     @property
     def where(self) -> str:
         return self.state or UNPAIRED
 
 
-def expectation(wf: Workflow, context: str | None, draft: dict[str, object] | None = None) -> Expectation:
-    """The commands, arguments and form a reply in ``context`` is read against."""
+def expectation(wf: Workflow, context: str | None, draft: dict[str, object] | None = None,
+                languages: tuple[str, ...] = ()) -> Expectation:
+    """The commands, arguments and form a reply in ``context`` is read against: the
+    English words and those of the sender's ``languages``."""
     spec = wf.replies.get(context or "")
-    fields = wf.forms.get(spec.form, ()) if spec and spec.form else ()
+    fields = wf.form_fields(spec.form, languages) if spec and spec.form else ()
     sent = {k: _as_text(v) for k, v in (draft or {}).items()}
-    commands = wf.commands(context)
+    commands = wf.commands(context, languages)
     own = tuple(spec.commands) if spec is not None and spec.name != ANYTIME else ()
     return Expectation(commands=commands, fields=fields, sent_values=sent, arguments=wf.args(context),
                        default=spec.default if spec else None, own=own)
 
 
-def on_enrol(wf: Workflow, role: str) -> tuple[Decision, ...]:
-    """What enrolling a mentor or mentee does (``[enrol.ROLE]``); nothing when the rules
-    give no enrolment step."""
-    spec = wf.enrol.get(role)
+def on_enrol(wf: Workflow, role: str, consent: str = "required", now: dt.datetime | None = None
+             ) -> tuple[Decision, ...]:
+    """What enrolling a mentor or mentee does (``[enrol.ROLE]``, or
+    ``[enrol.ROLE.implied]`` when the scheme has consent already); nothing when the
+    rules give no enrolment step."""
+    spec = (wf.enrol_implied.get(role) if consent == "implied" else None) or wf.enrol.get(role)
     if spec is None:
         return ()
-    return (Transition(spec.state), *_sends(spec.send), Record("enrolment", {"state": spec.state, "role": role}))
+    from .actions import run
+
+    ax = run(spec.do, wf, None, ReplyContext(None, role, None, now=now), {})
+    return (*ax.decisions, Transition(spec.state), *_sends(spec.send, ax.vars),
+            Record("enrolment", {"state": spec.state, "role": role, "consent": consent}))
 
 
 def on_start(wf: Workflow) -> tuple[Decision, ...]:
@@ -158,7 +167,7 @@ def on_scheme_timer(wf: Workflow, timer: TimerSpec) -> Outcome:
 def on_reply(wf: Workflow, reply: Reply, ctx: ReplyContext) -> Outcome:
     """Decide what one understood reply does. See the module docstring."""
     spec = wf.replies.get(ctx.context or "")
-    commands = wf.commands(ctx.context)
+    commands = wf.commands(ctx.context, ctx.languages)
     cmd = reply.command
     has_form_answers = bool(spec and spec.form and any(f.status in ("ok", "invalid") for f in reply.fields.values()))
 
@@ -185,7 +194,7 @@ def on_reply(wf: Workflow, reply: Reply, ctx: ReplyContext) -> Outcome:
         # An email that asked for nothing, and no command we know: say so, pass nothing on.
         return Outcome("ignored", "no-reply-expected",
                        (Send("notes/no-action", "sender", expects=ANYTIME, exempt=True,
-                             vars={"options": _options(commands)}),))
+                             vars={"options": _options(commands, ctx.languages)}),))
     if ctx.role not in spec.roles and spec.name != ANYTIME:
         return _wrong_role(spec.name, ctx, "reply")
     return _clarify(wf, spec, ctx, "unclear: no command found", cmd, [], "no-command")
@@ -296,7 +305,7 @@ def _goto(goto: str | None, facts: dict[str, Any]) -> str | None:
 def _form(wf: Workflow, reply: Reply, ctx: ReplyContext, context: str, form: str) -> Outcome | None:
     """A reply to a form: complete (the rule fires), partial (one email asks for the
     rest), or None when it holds no form answers at all."""
-    fields = wf.forms[form]
+    fields = wf.form_fields(form, ctx.languages)
     checked = {k: _validate(wf, form, f) for k, f in reply.fields.items()}
     merged = _merge(checked, ctx.draft)
     new_values = {k: f for k, f in checked.items() if f.status == "ok"}
@@ -365,14 +374,15 @@ def _validate(wf: Workflow, form: str, f: FieldResult) -> FieldResult:
 def _clarify(wf: Workflow, spec, ctx: ReplyContext, reason: str, cmd: CommandResult, candidates: list,
              hit: str) -> Outcome:
     name = spec.name if spec else ANYTIME
-    offered = spec.commands if spec and spec.commands else wf.commands(ctx.context)
+    offered = wf.own_commands(spec.name, ctx.languages) if spec and spec.commands else \
+        wf.commands(ctx.context, ctx.languages)
     # Only what this person may say here: a mentee is not offered AVAILABLE.
     offered = {c: w for c, w in offered.items()
                if any(r.command == c and (not r.roles or ctx.role in r.roles) for r in wf.rules)}
     return Outcome(
         "ignored", reason,
         (Send("notes/clarify", "sender", expects=ctx.context, exempt=True,
-              vars={"options": _options(offered),
+              vars={"options": _options(offered, ctx.languages),
                     "candidates": candidates, "line": cmd.line,
                     "form_name": spec.form if spec and spec.form else ""}),),
         (f"{name}:{hit}",),
@@ -418,8 +428,15 @@ def _sends(specs: tuple[SendSpec, ...], extra: dict | None = None, sender_extra:
     return tuple(out)
 
 
-def _options(commands: dict[str, tuple[str, ...]]) -> list[dict]:
-    return [{"command": name.upper(), "words": list(words)} for name, words in commands.items()]
+def _options(commands: dict[str, tuple[str, ...]], languages: tuple[str, ...] = ()) -> list[dict]:
+    """Commands as a note lists them: the word to write (the name in English, the first
+    word of the person's own language otherwise), and the other words that work."""
+    out = []
+    english = not languages or languages[0].split("-")[0] == "en"
+    for name, words in commands.items():
+        shown = name.upper() if english or not words else " ".join(words[0].upper().split())
+        out.append({"command": shown, "words": list(words)})
+    return out
 
 
 def _merge(fields: dict[str, FieldResult], draft: dict[str, object]) -> dict[str, object]:
@@ -431,7 +448,8 @@ def _merge(fields: dict[str, FieldResult], draft: dict[str, object]) -> dict[str
 
 
 def _shown(fields, f: FieldResult) -> dict:
-    return {"name": f.name, "display": f.display or _as_text(f.value), "label": _label(fields, f.name)}
+    shown = Day(f.value) if isinstance(f.value, dt.date) else (f.display or _as_text(f.value))
+    return {"name": f.name, "display": shown, "label": _label(fields, f.name)}
 
 
 def _label(fields, name: str) -> str:
@@ -445,5 +463,5 @@ def _as_text(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "\n".join(f"{i}. {v}" for i, v in enumerate(value, 1))
     if isinstance(value, dt.date):
-        return display_date(value)
+        return Day(value)
     return "" if value is None else str(value)

@@ -28,7 +28,9 @@ Tables and keys
     expressions may use a number setting as a number of days.
 ``[states.NAME]``
     A state a pair can be in: ``description``, and ``final = true`` when nothing
-    follows. State names are unique across the folder.
+    follows. State names are unique across the folder. A participant's state with
+    ``pairable = false`` keeps the person out of pairs and directories (waiting for
+    consent, withdrawn): ``mailflow pair`` refuses them, saying why.
 ``[groups]``
     Named sets of states: ``live = ["active", "checkin-due"]``. Wherever a state is
     expected (``state`` of a rule or timer) a group name, a list, ``"*"`` (every
@@ -39,8 +41,11 @@ Tables and keys
     What ``mailflow pair`` does: the first ``state`` and the emails to ``send``.
     Exactly one file of a folder has it.
 ``[enrol.mentee]``, ``[enrol.mentor]``
-    What enrolling a participant does: the participant's first ``state`` and the
-    emails to ``send`` (``to = "sender"`` is the one enrolled). Optional.
+    What enrolling a participant does: the participant's first ``state``, the
+    emails to ``send`` (``to = "sender"`` is the one enrolled) and actions to ``do``
+    (``consent`` records consent). Optional. A sub-table ``[enrol.ROLE.implied]``
+    (the same keys) is what enrolling does instead when the scheme has consent
+    already (``[scheme] consent = "implied"``).
 
 Scopes: a state is a pair's (the default) or, with ``scope = "participant"``, a
 person's (a welcome waiting for consent, a mentee looking for a mentor). A reply
@@ -113,6 +118,24 @@ rule), and optionally ``invite = "meeting"``, ``"meeting-cancel"`` or ``"review"
 (an iCalendar invite attached), and ``attach = "export"`` (to ``sender`` only: a zip
 of everything the scheme holds about them).
 
+Translations (``lang/<lang>.toml`` beside the rule files)
+-------------------------------------------------------
+The command words and form labels of one language, for participants whose language
+it is (a BCP 47 tag: ``fr``, ``pt-BR``; a region's file adds to its language's)::
+
+    [commands.introduction]              # a reply context
+    accept = ["accepter", "j'accepte", "oui", "avec plaisir"]
+
+    [forms.agreement.location]           # a form field
+    label = "Lieu"
+    synonyms = ["où", "endroit"]
+    help = "où ou comment vous vous rencontrerez"
+
+The English words keep working for everyone: a French speaker's reply is read
+against both. The first word of a command is the one the emails show ("ACCEPTER").
+A folder that ``extends`` another adds to (or, command by command, replaces) the
+base folder's translations. ``mailflow check`` lists what each language is missing.
+
 Every problem is reported as ``file:line: what is wrong`` by :func:`load_workflow`
 (which raises on the first) and :func:`check_workflow` (which lists them all).
 """
@@ -172,6 +195,7 @@ class StateSpec:
     final: bool
     where: Where
     scope: str = "pair"  # pair | participant
+    pairable: bool = True  # False: the person is kept out of pairs and directories
 
 
 @dataclass(frozen=True)
@@ -281,6 +305,17 @@ class StartSpec:
     state: str
     send: tuple[SendSpec, ...]
     where: Where
+    do: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One language's command words and form labels (``lang/<lang>.toml``)."""
+
+    language: str
+    commands: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)  # context -> command -> words
+    fields: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # form -> field -> label/synonyms/help
+    files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -300,6 +335,54 @@ class Workflow:
     enrol: dict[str, StartSpec] = field(default_factory=dict)  # role -> what enrolling does
     # The templates/ folders of this folder and the folders it extends, nearest first.
     template_folders: tuple[Path, ...] = ()
+    enrol_implied: dict[str, StartSpec] = field(default_factory=dict)  # the same, when consent is implied
+    translations: dict[str, Translation] = field(default_factory=dict)  # language -> its words and labels
+
+    def pairable(self, state: str | None) -> bool:
+        """Whether a person in their own ``state`` may be paired or listed (no state: yes)."""
+        spec = self.states.get(state or "")
+        return spec is None or spec.pairable
+
+    def _translated(self, languages: tuple[str, ...] | str | None) -> list[Translation]:
+        if isinstance(languages, str):
+            languages = (languages,)
+        return [self.translations[lang] for lang in (languages or ()) if lang in self.translations]
+
+    def own_commands(self, context: str | None, languages: tuple[str, ...] | str | None = None
+                     ) -> dict[str, tuple[str, ...]]:
+        """A context's own commands: for each, the words of ``languages`` (most specific
+        first), then the English ones."""
+        spec = self.replies.get(context or "")
+        if spec is None:
+            return {}
+        out: dict[str, tuple[str, ...]] = {}
+        for name, words in spec.commands.items():
+            extra: list[str] = []
+            for t in self._translated(languages):
+                extra += [w for w in t.commands.get(spec.name, {}).get(name, ()) if w not in extra]
+            out[name] = tuple(dict.fromkeys((*extra, *words)))
+        return out
+
+    def form_fields(self, form: str | None, languages: tuple[str, ...] | str | None = None
+                    ) -> tuple[FieldSpec, ...]:
+        """A form's fields with the label and help of the first of ``languages`` that
+        translates them; the English label and synonyms stay readable."""
+        from dataclasses import replace as _replace
+
+        fields = self.forms.get(form or "", ())
+        done = self._translated(languages)
+        if not done:
+            return fields
+        out = []
+        for f in fields:
+            t = next((t.fields[form][f.name] for t in done if f.name in t.fields.get(form or "", {})), None)
+            if t is None:
+                out.append(f)
+                continue
+            synonyms = [*t.get("synonyms", ()), f.label, *f.synonyms]
+            out.append(_replace(f, label=t.get("label", f.label), help=t.get("help", f.help),
+                                synonyms=tuple(dict.fromkeys(s for s in synonyms if s != t.get("label")))))
+        return tuple(out)
 
     def scope_of(self, state: str | None) -> str:
         spec = self.states.get(state or "")
@@ -308,7 +391,7 @@ class Workflow:
     def templates(self) -> list[tuple[str, Where]]:
         """Every template the workflow can send, with where it is named."""
         out = [(s.template, s.where) for s in self.start.send]
-        for e in self.enrol.values():
+        for e in (*self.enrol.values(), *self.enrol_implied.values()):
             out += [(s.template, s.where) for s in e.send]
         for r in self.rules:
             out += [(s.template, s.where) for s in (*r.send, *r.waiting)]
@@ -316,15 +399,17 @@ class Workflow:
             out += [(s.template, s.where) for s in t.send]
         return out
 
-    def commands(self, context: str | None) -> dict[str, tuple[str, ...]]:
+    def commands(self, context: str | None, languages: tuple[str, ...] | str | None = None
+                 ) -> dict[str, tuple[str, ...]]:
         """The words of every command a reply in ``context`` may carry: the context's
-        own, then the ``anytime`` commands it does not replace."""
+        own, then the ``anytime`` commands it does not replace; with ``languages``
+        (a person's, most specific first), their words come before the English ones."""
         own = self.replies.get(context or "")
         anytime = self.replies.get(ANYTIME)
-        out: dict[str, tuple[str, ...]] = dict(own.commands) if own else {}
+        out: dict[str, tuple[str, ...]] = self.own_commands(context, languages) if own else {}
         if anytime is not None and (own is None or own.name != ANYTIME):
             taken = {w for words in out.values() for w in words}
-            for name, words in anytime.commands.items():
+            for name, words in self.own_commands(ANYTIME, languages).items():
                 if name not in out:
                     out[name] = tuple(w for w in words if w not in taken)
         return out
@@ -461,6 +546,7 @@ class _Acc:
         self.limits: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.pending_times: list[tuple[int, dict, dict[str, Where], str | None]] = []
         self.enrol: dict[str, StartSpec] = {}
+        self.enrol_implied: dict[str, StartSpec] = {}
         self.files: list[Path] = []
         self.extended: dict[tuple[str, str], Where] = {}  # (context, command) a folder adds to a base's
 
@@ -539,9 +625,14 @@ def _load(folder: Path) -> tuple[Workflow | None, list[str]]:
         limits=acc.limits,
         enrol=acc.enrol,
         template_folders=tuple(f / "templates" for f in chain if (f / "templates").is_dir()),
+        enrol_implied=acc.enrol_implied,
     )
     wf = _expand_states(wf, acc, problems)
     _cross_check(wf, problems)
+    from dataclasses import replace as _replace
+
+    wf = _replace(wf, translations=_read_translations(folder, wf, problems))
+    _check_translated_words(wf, problems)
     return (wf if not problems else None), list(problems)
 
 
@@ -654,8 +745,16 @@ def _read_file(path, data, loc: _Locator, problems: _Problems, acc: _Acc, *, may
         scope = str(body.get("scope", "pair"))
         if scope not in ("pair", "participant"):
             problems.add(w, f"scope = {scope!r}; allowed: pair (the default), participant")
+        unknown = set(body) - {"description", "final", "scope", "pairable"}
+        if unknown:
+            problems.add(w, f"unknown key(s) in [states.{name}]: {', '.join(sorted(unknown))} "
+                            "(allowed: description, final, scope, pairable)")
+        pairable = body.get("pairable", True)
+        if not isinstance(pairable, bool) or not pairable and scope != "participant":
+            problems.add(w, "pairable = false is for a participant's state (scope = \"participant\")")
+            pairable = True
         acc.states[name] = StateSpec(name, str(body.get("description", "")), bool(body.get("final", False)), w,
-                                     scope)
+                                     scope, bool(pairable))
 
     groups_line = loc.header("groups")
     for name, members in (data.get("groups") or {}).items():
@@ -675,8 +774,25 @@ def _read_file(path, data, loc: _Locator, problems: _Problems, acc: _Acc, *, may
             continue
         if role in acc.enrol and not may_override:
             problems.add(loc.where(line), f"[enrol.{role}] is defined twice")
-        acc.enrol[role] = StartSpec(str(body.get("state", "")),
-                                    _sends(body.get("send"), loc.where(line), loc, line, problems), loc.where(line))
+        unknown = set(body) - {"state", "send", "do", "implied"}
+        if unknown:
+            problems.add(loc.where(line), f"unknown key(s) in [enrol.{role}]: {', '.join(sorted(unknown))} "
+                                          "(allowed: state, send, do, implied)")
+        if set(body) - {"implied"}:  # [enrol.ROLE] itself (a preset may give only its .implied variant)
+            acc.enrol[role] = StartSpec(str(body.get("state", "")),
+                                        _sends(body.get("send"), loc.where(line), loc, line, problems),
+                                        loc.where(line), _names(body.get("do")))
+            acc.enrol_implied.pop(role, None)
+        implied = body.get("implied")
+        if isinstance(implied, dict):
+            iline = loc.header(f"enrol.{role}.implied", default=line)
+            unknown = set(implied) - {"state", "send", "do"}
+            if unknown:
+                problems.add(loc.where(iline), f"unknown key(s) in [enrol.{role}.implied]: "
+                                               f"{', '.join(sorted(unknown))} (allowed: state, send, do)")
+            acc.enrol_implied[role] = StartSpec(str(implied.get("state", "")),
+                                                _sends(implied.get("send"), loc.where(iline), loc, iline, problems),
+                                                loc.where(iline), _names(implied.get("do")))
 
     if "start" in data:
         body = data["start"]
@@ -946,6 +1062,117 @@ def _expand_states(wf: Workflow, acc: _Acc, problems: _Problems) -> Workflow:
     return replace(wf, rules=rules, timers=timers)
 
 
+def _read_translations(folder: Path, wf: Workflow, problems: _Problems) -> dict[str, Translation]:
+    """The ``lang/*.toml`` files of the folder and of the folders it extends (theirs
+    first): each language's command words and form labels, checked against the rules."""
+    from difflib import get_close_matches
+
+    from ..i18n import normalise
+
+    out: dict[str, Translation] = {}
+    folders = list(dict.fromkeys(p.parent for p in wf.files))
+    if folder not in folders:
+        folders.append(folder)
+    for base in folders:
+        # A base folder's words for contexts, commands or forms that this folder replaced
+        # are left out quietly; the folder's own files must fit its rules exactly.
+        own = base.resolve() == folder.resolve()
+        report = problems if own else _Problems()
+        for path in sorted((base / "lang").glob("*.toml")):
+            text = path.read_text(encoding="utf-8")
+            loc = _Locator(path, text)
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                m = re.search(r"line (\d+)", str(exc))
+                report.add(loc.where(int(m.group(1)) if m else 1), f"not valid TOML: {exc}")
+                continue
+            try:
+                tag = normalise(path.stem)
+            except ValueError:
+                report.add(loc.where(1), f"{path.name}: the file's name must be a language tag such as fr.toml, "
+                                           "es.toml or pt-BR.toml")
+                continue
+            for key in data:
+                if key not in ("commands", "forms", "language"):
+                    report.add(loc.where(loc.header(key)), f"unknown table [{key}]; allowed: commands, forms")
+            t = out.setdefault(tag, Translation(tag))
+            object.__setattr__(t, "files", (*t.files, path))
+            for ctx, cmds in (data.get("commands") or {}).items():
+                line = loc.header(f"commands.{ctx}")
+                spec = wf.replies.get(ctx)
+                if spec is None:
+                    close = get_close_matches(ctx, list(wf.replies), n=1)
+                    report.add(loc.where(line), f"[commands.{ctx}]: {ctx!r} is not a reply context of the rules"
+                                                  + (f"; did you mean {close[0]!r}?" if close else ""))
+                    continue
+                for cname, words in (cmds or {}).items():
+                    w = loc.where(loc.key(line, cname) if loc.key(line, cname) != line else loc.find(line, cname))
+                    if cname not in spec.commands:
+                        report.add(w, f"{cname!r} is not a command of reply context {ctx!r} (it has: "
+                                        f"{', '.join(spec.commands)})")
+                        continue
+                    if not isinstance(words, list) or not words or not all(isinstance(x, str) and x.strip()
+                                                                           for x in words):
+                        report.add(w, f"commands.{ctx}.{cname} must be a non-empty list of words or phrases")
+                        continue
+                    t.commands.setdefault(ctx, {})[cname] = _with_plain(x.strip().lower() for x in words)
+            for form, flds in (data.get("forms") or {}).items():
+                if form not in wf.forms:
+                    report.add(loc.where(loc.header(f"forms.{form}", default=1)),
+                                 f"[forms.{form}]: there is no form {form!r} in the rules")
+                    continue
+                names = {f.name for f in wf.forms[form]}
+                for fname, body in (flds or {}).items():
+                    w = loc.where(loc.header(f"forms.{form}.{fname}", default=1))
+                    if fname not in names:
+                        report.add(w, f"[forms.{form}.{fname}]: form {form!r} has no field {fname!r} "
+                                        f"(it has: {', '.join(sorted(names))})")
+                        continue
+                    if not isinstance(body, dict) or set(body) - {"label", "synonyms", "help"} or \
+                            not isinstance(body.get("label", ""), str) or \
+                            not all(isinstance(x, str) for x in body.get("synonyms", [])):
+                        report.add(w, f"[forms.{form}.{fname}] takes label (text), synonyms (a list) and help "
+                                        "(text)")
+                        continue
+                    body = dict(body)
+                    body["synonyms"] = list(_with_plain([*body.get("synonyms", ()), body.get("label", "")]))
+                    t.fields.setdefault(form, {})[fname] = body
+    return out
+
+
+def _with_plain(words) -> tuple[str, ...]:
+    """Words, each followed by its spelling without accents when that differs and the
+    word is long enough not to become another word ("déplacer" and "deplacer"; but
+    Spanish "sí" does not become "si", which means "if")."""
+    import unicodedata
+
+    out: list[str] = []
+    for w in words:
+        if not w:
+            continue
+        out.append(w)
+        plain = "".join(c for c in unicodedata.normalize("NFD", w) if not unicodedata.combining(c))
+        if plain != w and len(plain.replace(" ", "")) >= 4:
+            out.append(plain)
+    return tuple(dict.fromkeys(out))
+
+
+def _check_translated_words(wf: Workflow, problems: _Problems) -> None:
+    """A word may mean one command only, in English and in a language together."""
+    for tag, t in wf.translations.items():
+        chain = tuple(x for x in wf.translations if tag == x or tag.startswith(x + "-"))
+        for ctx in t.commands:
+            seen: dict[str, str] = {}
+            for cname, words in wf.own_commands(ctx, tuple(sorted(chain, key=len, reverse=True))).items():
+                for word in words:
+                    if word in seen and seen[word] != cname:
+                        where = next((str(f) for f in t.files), tag)
+                        problems.append(f"{where}: {word!r} means both {seen[word]!r} and {cname!r} in reply "
+                                        f"context {ctx!r} for language {tag}")
+                    seen[word] = cname
+
+
 def _cross_check(wf: Workflow, problems: _Problems) -> None:
     """References between the parts: states, contexts, commands, forms, actions."""
     from .actions import ACTIONS
@@ -977,9 +1204,10 @@ def _cross_check(wf: Workflow, problems: _Problems) -> None:
     sends(wf.start.send)
     if wf.scope_of(wf.start.state) != "pair":
         problems.add(wf.start.where, f"start state {wf.start.state!r} is a participant's state, not a pair's")
-    for role, e in wf.enrol.items():
+    for role, e in [*wf.enrol.items(), *((f"{r}.implied", e) for r, e in wf.enrol_implied.items())]:
         state(e.state, e.where, f"[enrol.{role}] state")
         sends(e.send)
+        actions(e.do, e.where)
         if e.state in wf.states and wf.scope_of(e.state) != "participant":
             problems.add(e.where, f"[enrol.{role}] state {e.state!r} must have scope = \"participant\"")
         for s in e.send:
