@@ -65,6 +65,7 @@ error naming the template and the variable, raised before anything is queued.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from email.header import Header
@@ -296,6 +297,12 @@ def reply_subject(subject: str) -> str:
     return subject if re.match(r"re\s*:", subject, re.I) else f"Re: {subject}"
 
 
+@functools.lru_cache(maxsize=256)
+def _names_pattern(names: frozenset[str]) -> re.Pattern[str]:
+    """Command names in running text, whole words, the longest first."""
+    return re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?![\w-])")
+
+
 class _Page:
     """Turns the plain-text blocks of one email into HTML fragments for the layout."""
 
@@ -312,6 +319,9 @@ class _Page:
                 self.words.add(str(name).upper())
                 self.words.update(" ".join(w.upper().split()) for w in words or () if isinstance(w, str)
                                   and len(w.split()) <= 3)
+        # Speed (issue 12): the command names' pattern is compiled once per email,
+        # not once per line of text (it was most of the time spent rendering).
+        self.names_re = _names_pattern(frozenset(self.names)) if self.names else None
 
     # ------------------------------------------------------------------ blocks
 
@@ -516,9 +526,8 @@ class _Page:
     def _words(self, text: str, link: bool = True) -> str:
         html = str(escape(text))
         html = _RTL_RUN.sub(lambda m: f"<bdi>{m.group(0)}</bdi>", html)
-        if link and self.names and self.reply_address:
-            pattern = r"(?<![\w-])(" + "|".join(map(re.escape, sorted(self.names, key=len, reverse=True))) + r")(?![\w-])"
-            html = re.sub(pattern, lambda m: (f'<a class="command-inline" href="{escape(self._link(m.group(1)))}" '
+        if link and self.names_re is not None and self.reply_address:
+            html = self.names_re.sub(lambda m: (f'<a class="command-inline" href="{escape(self._link(m.group(1)))}" '
                                               f'data-command="{m.group(1)}">{m.group(1)}</a>'), html)
         return html
 
