@@ -23,7 +23,6 @@ import traceback
 from dataclasses import dataclass, field, replace
 
 from . import parse
-from .calendar import is_calendar_reply
 from .clock import Clock, SecretTokens, SystemClock, TokenSource, iso, parse_iso
 from .config import Config
 from .enrol import Person
@@ -167,6 +166,19 @@ class Service:
             pair = self.store.pair(pair_id)
             self.applier.apply(engine.on_start(self.workflow), Subject(pair=pair, key=f"pair:{pair_id}:start"), now)
         return pair_id
+
+    def pair_many(self, rows) -> list[int]:
+        """Pair every row (``.line``, ``.mentee``, ``.mentor``) in one transaction, all or
+        nothing: a row that cannot be paired is reported with its line, and nothing
+        from the file is applied. Returns the new pairs' ids."""
+        ids = []
+        with self.store.transaction():
+            for row in rows:
+                try:
+                    ids.append(self.pair(row.mentee, row.mentor))
+                except StateError as exc:
+                    raise StateError(f"line {row.line}: {exc} Nothing from the file was applied.") from None
+        return ids
 
     # ------------------------------------------------------------------ inbound
 
@@ -318,6 +330,8 @@ class Service:
                                   key=f"note:{mail.from_addr}:{day}")
         if m.kind == "own":
             return Outcome("ignored", "own-mail: our own email came back"), subject
+        from .calendar import is_calendar_reply  # icalendar, imported only when mail is read
+
         if is_calendar_reply(raw):
             # Someone accepted or declined our invite in their calendar: nothing to answer.
             return Outcome("ignored", "calendar-reply: an answer to a calendar invite"), subject

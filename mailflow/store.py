@@ -266,6 +266,29 @@ def _participant_states(db: sqlite_utils.Database) -> None:
     db.executescript("CREATE INDEX IF NOT EXISTS timers_participant ON timers(participant_id, status);")
 
 
+@MIGRATIONS(name="0004_speed")
+def _speed(db: sqlite_utils.Database) -> None:
+    """Issue 12: every query on a hot path reads only the rows it is about.
+
+    - ``outbox_waiting``: the rows still to send, in id order (the outbox claim);
+      partial, so it holds only the queue, never the history.
+    - ``outbox_pair``: a pair's emails (``mailflow pair``/``close`` count them).
+    - ``inbound_unsettled``: messages whose mailbox copy is not yet flagged or
+      moved (settling), partial: it shrinks back as they are settled.
+    - ``pending_participant``: a person's command waiting for "which relationship?".
+    - ``pairs_state``: counts by state (``mailflow status``).
+    """
+    db.executescript(
+        """
+        CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox(id) WHERE status IN ('pending', 'retrying', 'sending');
+        CREATE INDEX IF NOT EXISTS outbox_pair ON outbox(pair_id, status);
+        CREATE INDEX IF NOT EXISTS inbound_unsettled ON inbound(mailbox, uidvalidity, uid) WHERE imap_done = 0;
+        CREATE INDEX IF NOT EXISTS pending_participant ON pending(participant_id, status);
+        CREATE INDEX IF NOT EXISTS pairs_state ON pairs(state);
+        """
+    )
+
+
 class StoreError(MailflowError):
     """The database cannot be used (disk full, read-only, unreadable). Nothing half-done
     was kept: the transaction in hand was rolled back."""
@@ -426,7 +449,7 @@ class Store:
             (pair_id,),
         )
 
-    def pairs(self, email: str | None = None) -> list[dict[str, Any]]:
+    def pairs(self, email: str | None = None, *, page: int | None = None, per_page: int = 50) -> list[dict[str, Any]]:
         sql = """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
                         mo.email AS mentor_email, mo.name AS mentor_name,
                         me.timezone AS mentee_tz, mo.timezone AS mentor_tz,
@@ -435,8 +458,15 @@ class Store:
                  FROM pairs p JOIN participants me ON me.id = p.mentee_id
                               JOIN participants mo ON mo.id = p.mentor_id"""
         if email:
-            e = email.strip().lower()
-            return self.all(sql + " WHERE me.email = ? OR mo.email = ? ORDER BY p.id", (e, e))
+            # By the participant's id (indexed on both sides), not by a join on the
+            # address, which read every pair (issue 12).
+            person = self.scalar("SELECT id FROM participants WHERE email = ?", (email.strip().lower(),))
+            if person is None:
+                return []
+            return self.all(sql + " WHERE p.mentee_id = ? OR p.mentor_id = ? ORDER BY p.id", (person, person))
+        if page is not None:  # one page of pairs, by number, from 1
+            return self.all(sql + " WHERE p.id IN (SELECT id FROM pairs ORDER BY id LIMIT ? OFFSET ?) ORDER BY p.id",
+                            (per_page, (max(page, 1) - 1) * per_page))
         return self.all(sql + " ORDER BY p.id")
 
     def facts(self, pair_id: int) -> dict[str, Any]:

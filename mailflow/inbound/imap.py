@@ -187,7 +187,8 @@ class ImapInbox:
         """Flag or move the mailbox copies of messages whose outcome is committed."""
         client = self.connect()
         rows = self.store.all(
-            """SELECT id, uid, status FROM inbound WHERE mailbox = ? AND uidvalidity = ? AND imap_done = 0
+            # imap_done = 0 as written: the partial index inbound_unsettled (issue 12).
+            """SELECT id, uid, status FROM inbound WHERE imap_done = 0 AND mailbox = ? AND uidvalidity = ?
                AND status IN ('processed', 'ignored', 'quarantined') ORDER BY uid""",
             (self.key, self.uidvalidity),
         )

@@ -25,7 +25,6 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from ..calendar import invite as make_invite
 from ..clock import TokenSource, iso
 from ..config import Config
 from ..outbox import Recipient, enqueue, greeting_of
@@ -514,6 +513,8 @@ class Applier:
 
     def _invite(self, subject: Subject, kind: str, r: Recipient, now: dt.datetime) -> tuple[bytes, str] | None:
         """The iCalendar invite an email carries: (bytes, method), or None when there is no event."""
+        from ..calendar import invite as make_invite  # icalendar: only for an email with an invite
+
         pair = subject.pair
         if pair is None:
             return None
