@@ -142,20 +142,23 @@ class ImapInbox:
             data = client.fetch(wanted, ["BODY.PEEK[]"]) if wanted else {}
             if too_large:  # never download the body: keep the headers and a note
                 data.update(client.fetch(too_large, ["BODY.PEEK[HEADER]"]))
-            for uid in batch:
-                item = data.get(uid)
-                if item is None:  # expunged between SEARCH and FETCH
-                    continue
-                if uid in too_large:
-                    raw = headers_only(item.get(b"BODY[HEADER]") or b"", sizes[uid], self.cfg.max_message_mb)
-                    original = sizes[uid]
-                else:
-                    raw, original = item.get(b"BODY[]") or b"", None
-                with self.store.transaction():
+            # The batch is stored in one transaction, with the checkpoint (issue 12:
+            # one commit per batch, not per message; a crash stores none of it, and
+            # the next run fetches the batch again).
+            with self.store.transaction():
+                for uid in batch:
+                    item = data.get(uid)
+                    if item is None:  # expunged between SEARCH and FETCH
+                        continue
+                    if uid in too_large:
+                        raw = headers_only(item.get(b"BODY[HEADER]") or b"", sizes[uid], self.cfg.max_message_mb)
+                        original = sizes[uid]
+                    else:
+                        raw, original = item.get(b"BODY[]") or b"", None
                     self.service.receive(raw, source="imap", mailbox=self.key, uidvalidity=uidvalidity, uid=uid,
                                          original_size=original)
                     self.store.set_checkpoint(self.key, uidvalidity, uid, now)
-                count += 1
+                    count += 1
             del data
         return count
 
