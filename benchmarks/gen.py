@@ -44,16 +44,16 @@ STATES = {
     "introduced": 6, "getting-to-know": 6, "deciding": 4, "agreeing": 5, "active": 45, "checkin-due": 6,
     "reviewing": 3, "renewing": 1, "paused": 3, "ended": 12, "declined": 4, "expired": 3, "not-a-good-fit": 2,
 }
-NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
 STUB = b"From: someone@example.org\r\nSubject: stand-in\r\n\r\n" + b"x" * 400 + b"\r\n"
 
 
 def generate(path: Path, participants: int, pairs: int, *, seed: int = 1, due_now: int = 0,
-             introduced: int = 0, scheme_address: str = "scheme@scheme.test", now: dt.datetime = NOW,
+             introduced: int = 0, scheme_address: str = "scheme@scheme.test", now: dt.datetime | None = None,
              coordinator: str = "coordinator@scheme.test") -> dict:
     """Write the database at ``path`` (a new file). Returns what it wrote: counts and
     the ``introduced`` pairs as (pair id, mentor email, token)."""
     rnd = random.Random(seed)
+    now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # timers due from now on
     workflow = load_workflow(rules_folder("default", REPO))
     states = [s for s in STATES if s in workflow.states]
     weights = [STATES[s] for s in states]
