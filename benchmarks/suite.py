@@ -214,7 +214,10 @@ def backlog(table: Table, work: Path, dovecot: Dovecot, n: int) -> None:
                   note="(baseline)")
 
         before = sink.count()
-        wall, rss, out = run([str(EXE), "--config", str(config), "run-once"], env)
+        command = [str(EXE), "--config", str(config), "run-once"]
+        if os.environ.get("MF_BENCH_PYSPY"):  # profile it: py-spy's collapsed stacks to this file
+            command = ["py-spy", "record", "-r", "250", "-f", "raw", "-o", os.environ["MF_BENCH_PYSPY"], "--", *command]
+        wall, rss, out = run(command, env)
         sent = sink.count() - before
         with sqlite3.connect(db_dir / "mailflow.db") as db:
             statuses = dict(db.execute("SELECT status, count(*) FROM inbound GROUP BY status").fetchall())
@@ -372,7 +375,8 @@ def plans(table: Table, db_path: Path) -> None:
                     "JOIN participants mo ON mo.id = p.mentor_id WHERE p.mentee_id = ? OR p.mentor_id = ? ORDER BY p.id")
     extra = {"lifecycle: a pair and its members (facts, names)": (pair_sql, (7,)),
              "status EMAIL: the person's pairs": (person_pairs, (5, 5)),
-             "outbox claim: next row to send": (f"SELECT * FROM outbox WHERE id > ? AND {_WAITING} ORDER BY id LIMIT 1",
+             "outbox claim: next row to send": (f"SELECT * FROM outbox INDEXED BY outbox_waiting WHERE id > ? "
+                                                f"AND {_WAITING} ORDER BY id LIMIT 1",
                                                 (0, "2026-03-02", "2026-03-02"))}
     scans = 0
     for what, sql, params in HOT_QUERIES:

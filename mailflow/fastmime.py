@@ -33,6 +33,7 @@ import binascii
 import datetime as dt
 import functools
 import random
+import re
 import sys
 from email.headerregistry import Address
 from email.parser import BytesHeaderParser
@@ -64,6 +65,19 @@ def _address_line(name: str, display: str, username: str, domain: str) -> bytes:
     return _POLICY.fold_binary(name, _POLICY.header_store_parse(name, address)[1])
 
 
+_PLAIN_IDS = re.compile(r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+>"
+                        r"(?: <[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+>)*")
+
+
+def _ids(name: str, value: str) -> bytes:
+    """In-Reply-To and References: plain message ids on a short line are written as
+    they are (as the email package writes them); anything else is folded by it."""
+    line = f"{name}: {value}"
+    if len(line) <= _MAX_LINE and _PLAIN_IDS.fullmatch(value):
+        return line.encode("ascii") + b"\r\n"
+    return _fold(name, value)
+
+
 def _placeholder(n: int) -> str:
     return "Q" * n
 
@@ -81,7 +95,20 @@ def _with_token(fold, name: str, value: str, token: str, *rest: str) -> bytes:
     return fold.__wrapped__(name, value, *rest)
 
 
+# A display name and an address the email package writes as they are: words of
+# atext (no character it would quote or encode), and a plain ASCII address.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_PLAIN_ADDR = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                         r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
 def _address(name: str, display: str, addr: str, token: str = "") -> bytes:
+    if _PLAIN_ADDR.fullmatch(addr) and (not display or _PLAIN_NAME.fullmatch(display)):
+        # What the email package writes for such a pair, without parsing it (a new
+        # recipient is a new line: the cache below would not help).
+        line = f"{name}: {display} <{addr}>" if display else f"{name}: {addr}"
+        if len(line) <= _MAX_LINE:
+            return line.encode("ascii") + b"\r\n"
     local, _, domain = addr.rpartition("@")
     if token and token in local:
         mark = _placeholder(len(token))
@@ -161,7 +188,7 @@ def build_bytes(
     names = ["from", "to", "reply-to", "subject", "date", "message-id"]
     if in_reply_to:
         ids = [clean(i, 250).replace(" ", "") for i in (*references, in_reply_to)[-10:]]
-        head += [_fold("In-Reply-To", f"<{ids[-1]}>"), _fold("References", " ".join(f"<{i}>" for i in ids if i))]
+        head += [_ids("In-Reply-To", f"<{ids[-1]}>"), _ids("References", " ".join(f"<{i}>" for i in ids if i))]
         names += ["in-reply-to", "references"]
     head += [_line("Auto-Submitted", "auto-replied" if in_reply_to else "auto-generated"),
              _line("X-Auto-Response-Suppress", "All"), _line("X-Mailflow-Template", clean(template))]

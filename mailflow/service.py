@@ -531,7 +531,7 @@ class Service:
     # ------------------------------------------------------------------ timers and outbox
 
     def fire_timers(self) -> int:
-        """Fire every timer that is due, each in its own transaction, each once.
+        """Fire every timer that is due, each once (in batches: see below).
 
         A timer whose emails would reach someone who said they are away (an
         out-of-office reply with a return date) waits until the day after they are back.
@@ -541,40 +541,59 @@ class Service:
         due = self.store.all("SELECT * FROM timers WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id",
                              (iso(now),))
         fired = 0
+        by_pair: dict[int | None, list[dict]] = {}
         for t in due:
+            by_pair.setdefault(t["pair_id"], []).append(t)
+        # Speed (issue 12): up to BATCH timers in one transaction, each in a savepoint
+        # of its own. A timer that raises rolls back alone; the ones before it are
+        # committed and the error stops the tick, as when each had its own commit.
+        for start in range(0, len(due), BATCH):
+            error: Exception | None = None
             with self.store.transaction():
-                if self.store.scalar("SELECT status FROM timers WHERE id = ?", (t["id"],)) != "pending":
-                    continue  # another process got there first
-                spec = self.workflow.timer(t["name"])
-                if t["pair_id"] is None:
-                    fired += self._fire_participant_timer(t, spec, now)
-                    continue
-                pair = self.store.pair(t["pair_id"])
-                if pair is None or spec is None:
-                    self.store.update("timers", t["id"], status="cancelled")
-                    continue
-                if self._superseded(t, spec, due):
-                    # After downtime: a reminder whose deadline is also past says nothing useful.
-                    self.store.update("timers", t["id"], status="cancelled")
-                    self.store.log("timer-superseded", now, pair_id=pair["id"], timer=spec.name)
-                    continue
-                person = self.store.participant(t["participant_id"]) if t["participant_id"] else None
-                back = self._away(pair, spec, person, now)
-                if back is not None:
-                    self.store.update("timers", t["id"], due_at=iso(back))
-                    self.store.log("timer-deferred", now, pair_id=pair["id"], timer=spec.name, until=iso(back))
-                    continue
-                role = None
-                if person is not None:
-                    role = "mentor" if person["id"] == pair["mentor_id"] else "mentee"
-                outcome = engine.on_timer(self.workflow, spec, pair["state"], self.store.facts(pair["id"]), now, role)
-                sender = _recipient(person) if person is not None else None
-                self.applier.apply(outcome.decisions, Subject(pair=pair, sender=sender, key=f"timer:{t['id']}"), now)
-                self.store.update("timers", t["id"], status="fired" if outcome.status == "processed" else "cancelled")
-                if outcome.status == "processed" and spec.every is not None and pair["state"] in spec.states:
-                    self.applier.reschedule(pair, spec, parse_iso(t["due_at"]), now)
-                fired += outcome.status == "processed"
+                for t in due[start:start + BATCH]:
+                    try:
+                        with self.store.transaction():
+                            fired += self._fire_timer(t, by_pair.get(t["pair_id"], []), now)
+                    except Exception as exc:  # rolled back to its savepoint; the others commit
+                        error = exc
+                        break
+            if error is not None:
+                raise error
         return fired
+
+    def _fire_timer(self, t: dict, due: list[dict], now: dt.datetime) -> int:
+        """Fire one due timer (``due``: the due timers of its pair, for
+        :meth:`_superseded`). Returns 1 if it fired."""
+        if self.store.scalar("SELECT status FROM timers WHERE id = ?", (t["id"],)) != "pending":
+            return 0  # another process got there first
+        spec = self.workflow.timer(t["name"])
+        if t["pair_id"] is None:
+            return self._fire_participant_timer(t, spec, now)
+        pair = self.store.pair(t["pair_id"])
+        if pair is None or spec is None:
+            self.store.update("timers", t["id"], status="cancelled")
+            return 0
+        if self._superseded(t, spec, due):
+            # After downtime: a reminder whose deadline is also past says nothing useful.
+            self.store.update("timers", t["id"], status="cancelled")
+            self.store.log("timer-superseded", now, pair_id=pair["id"], timer=spec.name)
+            return 0
+        person = self.store.participant(t["participant_id"]) if t["participant_id"] else None
+        back = self._away(pair, spec, person, now)
+        if back is not None:
+            self.store.update("timers", t["id"], due_at=iso(back))
+            self.store.log("timer-deferred", now, pair_id=pair["id"], timer=spec.name, until=iso(back))
+            return 0
+        role = None
+        if person is not None:
+            role = "mentor" if person["id"] == pair["mentor_id"] else "mentee"
+        outcome = engine.on_timer(self.workflow, spec, pair["state"], self.store.facts(pair["id"]), now, role)
+        sender = _recipient(person) if person is not None else None
+        self.applier.apply(outcome.decisions, Subject(pair=pair, sender=sender, key=f"timer:{t['id']}"), now)
+        self.store.update("timers", t["id"], status="fired" if outcome.status == "processed" else "cancelled")
+        if outcome.status == "processed" and spec.every is not None and pair["state"] in spec.states:
+            self.applier.reschedule(pair, spec, parse_iso(t["due_at"]), now)
+        return int(outcome.status == "processed")
 
     def _fire_participant_timer(self, t: dict, spec, now: dt.datetime) -> int:
         """A timer of a person (a welcome reminder, the end of a window to find a mentor)."""
