@@ -36,8 +36,6 @@ import random
 import re
 import sys
 from email.headerregistry import Address
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import format_datetime
 
 from .errors import TemplateError
@@ -46,7 +44,6 @@ from .render import _POLICY, Rendered, build_message, flowed
 
 _MAX_LINE = 78  # the policy's max_line_length: longer body lines need an encoding
 _BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))
-_HEADER_PARSER = BytesHeaderParser(policy=compat32)
 
 
 def _fold(name: str, value: str) -> bytes:
@@ -76,6 +73,13 @@ def _ids(name: str, value: str) -> bytes:
     if len(line) <= _MAX_LINE and _PLAIN_IDS.fullmatch(value):
         return line.encode("ascii") + b"\r\n"
     return _fold(name, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_line(name: str, value: str) -> bytes:
+    """Subject: the policy folds it from the text alone (``_MailPolicy._ours``), so
+    the header object that ``msg[name] = value`` would build first is not needed."""
+    return _POLICY.fold_binary(name, value)
 
 
 def _placeholder(n: int) -> str:
@@ -120,6 +124,32 @@ def _address(name: str, display: str, addr: str, token: str = "") -> bytes:
     return _address_line(name, display, local, domain)
 
 
+_FIELD_NAME = re.compile(rb"([!-9;-~]+):")
+
+
+def _header_names(block: bytes) -> list[str]:
+    """The field names in a header block, read line by line as a parser reads them,
+    and stricter: a blank line (the end of the headers), a bare CR or LF, or a line
+    that is neither a field nor a continuation makes the block wrong (a list that
+    matches nothing). Cheaper than the email parser, and meant for our own output."""
+    lines = block.split(b"\r\n")
+    if lines[-1] != b"":
+        return ["<no line end>"]
+    names: list[str] = []
+    for line in lines[:-1]:
+        if not line or b"\r" in line or b"\n" in line:
+            return ["<a broken line>"]
+        if line[:1] in (b" ", b"\t"):
+            if not names:
+                return ["<a continuation first>"]
+            continue
+        m = _FIELD_NAME.match(line)
+        if m is None:
+            return ["<not a field>"]
+        names.append(m.group(1).decode("ascii").lower())
+    return names
+
+
 def _boundary(body: bytes) -> str:
     """A boundary as the email package makes one, that appears nowhere in the parts."""
     while True:
@@ -138,7 +168,8 @@ def _encode_text(text: str) -> tuple[str, bytes]:
     data = b"\n".join(lines) + b"\n"
     sniff = b"\n".join(lines[:10]) + b"\n"
     if len(binascii.b2a_qp(sniff, istext=True)) > len(binascii.b2a_base64(sniff)):
-        return "base64", base64.encodebytes(data).replace(b"\n", b"\r\n")
+        # As the email package does: base64 of the text with CRLF line ends.
+        return "base64", base64.encodebytes(b"\r\n".join(lines) + b"\r\n").replace(b"\n", b"\r\n")
     return "quoted-printable", binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
 
 
@@ -181,7 +212,7 @@ def build_bytes(
     except (ValueError, IndexError, TypeError) as exc:  # the email package's defects are ValueErrors
         raise AddressError(f"cannot address an email to {clean(to_name)!r} <{to_addr}>: {exc}") from None
     head += [
-        _line("Subject", clean(rendered.subject, 998)),
+        _text_line("Subject", clean(rendered.subject, 998)),
         _line("Date", format_datetime(date)),
         _with_token(_line, "Message-ID", f"<{clean(message_id)}>", message_token),
     ]
@@ -211,7 +242,7 @@ def build_bytes(
     names += ["mime-version", "content-type"]
     header_block = b"".join(head)
     # Read the header block back: exactly the headers set, each once (see headers.check_headers).
-    got = sorted(k.lower() for k in _HEADER_PARSER.parsebytes(header_block + b"\r\n").keys())
+    got = sorted(_header_names(header_block))
     if got != sorted(names) or not set(got) <= _HEADERS_WE_SET:
         raise TemplateError(f"refusing to queue an email whose headers came out as {got!r} instead of "
                             f"{sorted(names)!r}: a name or subject broke a header line")

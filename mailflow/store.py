@@ -30,19 +30,58 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
+from typing import TYPE_CHECKING, Any
 
 from .clock import iso
 from .errors import MailflowError
 
-MIGRATIONS = Migrations("mailflow")
+if TYPE_CHECKING:
+    import sqlite_utils
+
+
+class _Migrations:
+    """The named migrations, registered like sqlite-utils' ``Migrations`` (``@MIGRATIONS(name=...)``)
+    and applied by it, under the same set name and table (``_sqlite_migrations``).
+
+    sqlite-utils is imported only when one is pending (issue 12: importing it took
+    a third of the start-up of commands like ``mailflow status``)."""
+
+    name = "mailflow"
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, Any]] = []
+
+    def __call__(self, *, name: str):
+        def register(fn):
+            if any(n == name for n, _ in self.steps):
+                raise ValueError(f"Migration {name!r} is already registered in set {self.name!r}")
+            self.steps.append((name, fn))
+            return fn
+        return register
+
+    def pending(self, conn: sqlite3.Connection) -> bool:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'") \
+                .fetchone():
+            return True
+        done = {r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?",
+                                           (self.name,))}
+        return any(n not in done for n, _ in self.steps)
+
+    def apply(self, db: sqlite_utils.Database) -> None:
+        from sqlite_utils.migrations import Migrations
+
+        migrations = Migrations(self.name)
+        for name, fn in self.steps:
+            migrations(name=name)(fn)
+        migrations.apply(db)
+
+
+MIGRATIONS = _Migrations()
 
 
 @MIGRATIONS(name="0001_initial")
@@ -289,6 +328,9 @@ def _speed(db: sqlite_utils.Database) -> None:
     )
 
 
+_SAVEPOINTS = itertools.count(1)
+
+
 class StoreError(MailflowError):
     """The database cannot be used (disk full, read-only, unreadable). Nothing half-done
     was kept: the transaction in hand was rolled back."""
@@ -342,14 +384,24 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=30)
         conn.row_factory = sqlite3.Row
-        self.db = sqlite_utils.Database(conn)
         self.conn = conn
+        self._db = None
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA busy_timeout = 30000")
-        if str(path) != ":memory:":
-            self.db.enable_wal()
+        if str(path) != ":memory:" and self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.conn.execute("PRAGMA journal_mode = wal")
         self.conn.execute("PRAGMA synchronous = FULL")
-        MIGRATIONS.apply(self.db)
+        if MIGRATIONS.pending(self.conn):
+            MIGRATIONS.apply(self.db)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The connection as a sqlite-utils ``Database`` (imported on first use)."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
 
     def close(self) -> None:
         self.conn.close()
@@ -363,9 +415,18 @@ class Store:
         Immediate, so two processes (``serve`` and a CLI command) never deadlock on
         a read lock upgrade; the second simply waits for the first.
         """
-        if self.conn.in_transaction:
-            with self.db.atomic():  # nested: a savepoint
+        if self.conn.in_transaction:  # nested: a savepoint
+            name = f"mailflow_{next(_SAVEPOINTS)}"
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
                 yield self
+            except BaseException:
+                if self.conn.in_transaction:  # an I/O error may have ended the whole transaction
+                    self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    self.conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            else:
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
             return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
