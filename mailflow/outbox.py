@@ -467,7 +467,9 @@ def deliver(store: Store, config: Config, transport: Transport, clock: Clock, li
     # power cut can undo the last of them). Nothing can be lost that way: the rows
     # were written, durably, by the transaction that queued them; an undone mark
     # only means the email is sent again (at least once, as after any crash mid-send).
-    store.conn.execute("PRAGMA synchronous = NORMAL")
+    relaxed = not store.conn.in_transaction  # (the level cannot change inside one)
+    if relaxed:
+        store.conn.execute("PRAGMA synchronous = NORMAL")
     try:
         while limit is None or len(results) < limit:
             row = _claim_one(store, clock.now(), last_id, lease, sent)
@@ -497,7 +499,8 @@ def deliver(store: Store, config: Config, transport: Transport, clock: Clock, li
                 with store.transaction():
                     _mark_sent(store, *sent)
         finally:
-            store.conn.execute("PRAGMA synchronous = FULL")
+            if relaxed and not store.conn.in_transaction:
+                store.conn.execute("PRAGMA synchronous = FULL")
             transport.close()
     return results
 

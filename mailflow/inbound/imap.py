@@ -160,6 +160,7 @@ class ImapInbox:
                     self.store.set_checkpoint(self.key, uidvalidity, uid, now)
                     count += 1
             del data
+        self._announced(client)  # what was announced so far has been fetched (see _arrived)
         return count
 
     def _batches(self, client: IMAPClient, uids: list[int]):
@@ -231,10 +232,23 @@ class ImapInbox:
         busy (in the answer to a STORE or MOVE) is not repeated in IDLE: without this
         check such a message waited for the next one, or for ``poll_seconds``
         (found by the IDLE benchmark, issue 12)."""
-        client.noop()  # Dovecot looks at the mailbox again at a NOOP; SEARCH alone may not see it yet
+        # A NOOP makes the server look at the mailbox again (a SEARCH alone may not see
+        # a message yet, though its EXISTS comes with the SEARCH's answer).
+        _text, responses = client.noop()
+        if any(len(r) > 1 and r[1] == b"EXISTS" for r in responses):
+            return True
         cp = self.store.checkpoint(self.key)
         last = cp[1] if cp is not None and cp[0] == self.uidvalidity else 0
-        return any(u > last for u in client.search(["UID", f"{last + 1}:*"]))
+        if any(u > last for u in client.search(["UID", f"{last + 1}:*"])):
+            return True
+        return self._announced(client)
+
+    @staticmethod
+    def _announced(client: IMAPClient) -> bool:
+        """Whether an EXISTS came (and was set aside by imaplib) in the answer to a
+        command since the last fetch. Cleared by :meth:`fetch_new`."""
+        stash = getattr(getattr(client, "_imap", None), "untagged_responses", None)
+        return bool(stash.pop("EXISTS", None)) if isinstance(stash, dict) else False
 
     def wait(self, seconds: float, wake: threading.Event) -> bool:
         """Wait for new mail (IDLE where the server has it) or until ``seconds`` pass.
