@@ -237,8 +237,10 @@ class Service:
             fresh = [r["id"] for r in self.store.all(
                 f"SELECT id FROM inbound WHERE id IN ({marks}) AND status = 'received' AND attempts = 0 ORDER BY id",
                 ids)]
-            self.store.conn.execute(f"UPDATE inbound SET attempts = 1 WHERE id IN ({marks}) "
-                                    "AND status = 'received' AND attempts = 0", ids)
+            # batched: if the batch is cut short (the process dies), this attempt is not
+            # held against each message: any one of them may have been the cause.
+            self.store.conn.execute(f"UPDATE inbound SET attempts = 1, batched = ? WHERE id IN ({marks}) "
+                                    "AND status = 'received' AND attempts = 0", (int(len(fresh) > 1), *ids))
         statuses = []
         try:
             with self.store.transaction():  # the work, committed once for the batch
@@ -249,6 +251,7 @@ class Service:
                         problem = exc if isinstance(exc, StoreError) else store_error(exc, self.store.path)
                         if problem is not None:
                             raise problem from exc
+                        self.store.update("inbound", inbound_id, batched=0)  # this one did fail
                         statuses.append(self._failed(inbound_id, 1, exc, now))
         except StoreError:  # the database failed, not the messages: uncount, stop the cycle
             for inbound_id in fresh:
@@ -267,15 +270,16 @@ class Service:
         """
         now = self.clock.now()
         with self.store.transaction():
-            row = self.store.one("SELECT status, attempts FROM inbound WHERE id = ?", (inbound_id,))
+            row = self.store.one("SELECT status, attempts, batched FROM inbound WHERE id = ?", (inbound_id,))
             if row is None:
                 raise MailflowError(f"inbound message #{inbound_id} does not exist")
             if row["status"] != "received":
                 return row["status"]  # done meanwhile (by another process)
             attempts = row["attempts"] + 1
             self.store.update("inbound", inbound_id, attempts=attempts)
-        if attempts > MAX_ATTEMPTS:
-            return self._failed(inbound_id, attempts - 1, None, now)
+        limit = MAX_ATTEMPTS + row["batched"]  # an unfinished batch's attempt is not held against it
+        if attempts > limit:
+            return self._failed(inbound_id, attempts - 1, None, now, limit)
         try:
             return self._work(inbound_id, attempts, now)
         except Exception as exc:  # one bad message must never stop the loop or be lost
@@ -283,7 +287,7 @@ class Service:
             if problem is not None:  # the database failed, not the message: stop the cycle, say why
                 self._give_back(inbound_id, attempts)
                 raise problem from exc
-            return self._failed(inbound_id, attempts, exc, now)
+            return self._failed(inbound_id, attempts, exc, now, limit)
 
     def _work(self, inbound_id: int, attempts: int, now: dt.datetime) -> str:
         """Read, match, decide and apply one message whose attempt is counted, in a
@@ -341,7 +345,8 @@ class Service:
         except StoreError:
             pass  # the disk is still full: the attempt stays counted; `mailflow replay` undoes a quarantine
 
-    def _failed(self, inbound_id: int, attempts: int, exc: Exception | None, now: dt.datetime) -> str:
+    def _failed(self, inbound_id: int, attempts: int, exc: Exception | None, now: dt.datetime,
+                limit: int = MAX_ATTEMPTS) -> str:
         """Record a failed attempt (``exc``), or, with ``exc`` None, that the message's
         attempts all ended without finishing (the process died while on it)."""
         if exc is None:
@@ -351,7 +356,7 @@ class Service:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
             error = type(exc).__name__
         log.error("inbound #%d failed (attempt %d): %s", inbound_id, attempts, detail)
-        quarantine = attempts >= MAX_ATTEMPTS
+        quarantine = attempts >= limit
         with self.store.transaction():
             self.store.update("inbound", inbound_id, attempts=attempts, last_error=detail,
                               status="quarantined" if quarantine else "received",
@@ -372,7 +377,7 @@ class Service:
         if row["status"] in ("processed",):
             raise StateError(f"inbound message #{inbound_id} was already processed; replaying it would act twice")
         with self.store.transaction():
-            self.store.update("inbound", inbound_id, status="received", attempts=0, last_error="")
+            self.store.update("inbound", inbound_id, status="received", attempts=0, batched=0, last_error="")
             self.store.log("inbound-replay", self.clock.now(), inbound_id=inbound_id, was=row["status"])
         return self.process(inbound_id)
 

@@ -316,9 +316,13 @@ def _speed(db: sqlite_utils.Database) -> None:
       moved (settling), partial: it shrinks back as they are settled.
     - ``pending_participant``: a person's command waiting for "which relationship?".
     - ``pairs_state``: counts by state (``mailflow status``).
+
+    And ``inbound.batched``: the message's first attempt was part of a batch (see
+    ``Service.process_pending``), so a batch cut short does not count against it.
     """
     db.executescript(
         """
+        ALTER TABLE inbound ADD COLUMN batched INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox(id) WHERE status IN ('pending', 'retrying', 'sending');
         CREATE INDEX IF NOT EXISTS outbox_pair ON outbox(pair_id, status);
         CREATE INDEX IF NOT EXISTS inbound_unsettled ON inbound(mailbox, uidvalidity, uid) WHERE imap_done = 0;

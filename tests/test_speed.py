@@ -113,6 +113,28 @@ def test_a_batch_cut_short_blames_no_one_and_each_message_is_then_processed_once
     assert ids == sorted(ids)
 
 
+def test_a_batch_cut_short_is_not_held_against_its_messages(tmp_path, smtp_sink, monkeypatch):
+    """Each message of a batch that never finished keeps three attempts of its own:
+    only the one that fails (here: every time) is quarantined, after those three."""
+    service = make_service(tmp_path, smtp_sink)
+    ids = [service.receive(_stranger(i), source="test") for i in range(3)]
+    with service.store.transaction():  # what a dead batch left
+        service.store.conn.execute("UPDATE inbound SET attempts = 1, batched = 1")
+    decide = service._decide
+
+    def poison(mail, m, inbound_id, now, raw=b""):
+        if inbound_id == ids[1]:
+            raise RuntimeError("kills every attempt")
+        return decide(mail, m, inbound_id, now, raw)
+
+    monkeypatch.setattr(service, "_decide", poison)
+    assert service.process_pending() == {"ignored": 2, "failed": 1}
+    assert service.process_pending() == {"failed": 1}
+    assert service.process_pending() == {"quarantined": 1}
+    row = service.store.one("SELECT status, attempts FROM inbound WHERE id = ?", (ids[1],))
+    assert row == {"status": "quarantined", "attempts": 4}, "the batch's attempt and three of its own"
+
+
 # --------------------------------------------------------------------------- bulk pairing and status
 
 
