@@ -22,8 +22,10 @@ cost about 5 ms an email, a third of the time a backlog of replies took. Here:
   :func:`mailflow.headers.check_headers` requires. No name or subject can add a
   header or a body here either.
 
-Messages with a calendar invite, and to an address that needs SMTPUTF8, are rare:
-they are built by :func:`~mailflow.render.build_message` as before.
+A calendar invite goes in as :func:`~mailflow.render.build_message` puts it: a
+third alternative and an ``invite.ics`` attachment, in a multipart/mixed. Messages
+to an address that needs SMTPUTF8 are rare: they are built by
+:func:`~mailflow.render.build_message` as before.
 """
 
 from __future__ import annotations
@@ -199,7 +201,8 @@ def build_bytes(
     ``message_token`` the one in ``message_id``: they let those lines be folded once.
     Raises :class:`~mailflow.headers.AddressError` as ``build_message`` does."""
     to_env, utf8 = envelope_address(to_addr)
-    if calendar is not None or utf8:
+    odd_method = calendar is not None and not (calendar[1].isascii() and calendar[1].isalpha())
+    if utf8 or odd_method:
         return build_message(rendered, from_name=from_name, from_addr=from_addr, to_name=to_name, to_addr=to_addr,
                              reply_to=reply_to, message_id=message_id, date=date, in_reply_to=in_reply_to,
                              references=references, template=template, list_id=list_id, unsubscribe=unsubscribe,
@@ -236,16 +239,31 @@ def build_bytes(
              b"Content-Transfer-Encoding: " + text_cte.encode() + b"\r\n\r\n" + text,
              b'Content-Type: text/html; charset="utf-8"\r\n'
              b"Content-Transfer-Encoding: " + html_cte.encode() + b"\r\n\r\n" + html)
-    boundary = _boundary(parts[0] + parts[1]).encode()
+    if calendar is not None:  # a third alternative, and the same invite attached
+        ics, method = calendar
+        cal_cte, cal = _encode_text(ics.decode("utf-8"))
+        parts += (b'Content-Type: text/calendar; charset="utf-8"; method="' + method.encode() + b'"\r\n'
+                  b"Content-Transfer-Encoding: " + cal_cte.encode() + b"\r\n\r\n" + cal,)
+    boundary = _boundary(b"".join(parts)).encode()
+    sep = b"--" + boundary
+    alternative = b"".join(sep + b"\r\n" + part + b"\r\n" for part in parts) + sep + b"--\r\n"
     head.append(b"MIME-Version: 1.0\r\n")
-    head.append(b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n')
     names += ["mime-version", "content-type"]
+    if calendar is None:
+        head.append(b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n')
+        body = alternative
+    else:
+        attachment = (b'Content-Type: application/ics\r\nContent-Transfer-Encoding: base64\r\n'
+                      b'Content-Disposition: attachment; filename="invite.ics"\r\n\r\n'
+                      + base64.encodebytes(calendar[0]).replace(b"\n", b"\r\n"))
+        outer = _boundary(alternative + attachment).encode()
+        head.append(b'Content-Type: multipart/mixed; boundary="' + outer + b'"\r\n')
+        body = (b"--" + outer + b'\r\nContent-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n\r\n'
+                + alternative + b"\r\n--" + outer + b"\r\n" + attachment + b"\r\n--" + outer + b"--\r\n")
     header_block = b"".join(head)
     # Read the header block back: exactly the headers set, each once (see headers.check_headers).
     got = sorted(_header_names(header_block))
     if got != sorted(names) or not set(got) <= _HEADERS_WE_SET:
         raise TemplateError(f"refusing to queue an email whose headers came out as {got!r} instead of "
                             f"{sorted(names)!r}: a name or subject broke a header line")
-    sep = b"--" + boundary
-    return (header_block + b"\r\n" + sep + b"\r\n" + parts[0] + b"\r\n" + sep + b"\r\n" + parts[1]
-            + b"\r\n" + sep + b"--\r\n")
+    return header_block + b"\r\n" + body

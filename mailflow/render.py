@@ -298,6 +298,15 @@ def reply_subject(subject: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
+def _forms_pattern(forms: tuple[str, ...]) -> re.Pattern[str]:
+    """The forms as whole blocks of a body (see ``_Page._segments``), compiled once."""
+    return re.compile(r"(?:(?<=\n\n)|^)(" + "|".join(map(re.escape, forms)) + r")(?=\n\n|$)")
+
+
+_ADDRESS_SPLIT = re.compile(r"(\S+@\S+)")
+
+
+@functools.lru_cache(maxsize=256)
 def _names_pattern(names: frozenset[str]) -> re.Pattern[str]:
     """Command names in running text, whole words, the longest first."""
     return re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?![\w-])")
@@ -350,7 +359,7 @@ class _Page:
             return [("text", text)]
         # A form is whole blocks: it starts after a blank line (or at the top) and ends
         # before one (or at the end); the longest form wins where two could match.
-        pattern = re.compile(r"(?:(?<=\n\n)|^)(" + "|".join(map(re.escape, self.forms)) + r")(?=\n\n|$)")
+        pattern = _forms_pattern(tuple(self.forms))
         out: list[tuple[str, str]] = []
         at = 0
         for m in pattern.finditer(text):
@@ -511,7 +520,7 @@ class _Page:
     def _inline(self, text: str, link: bool = True) -> str:
         """Escape one line of text; link e-mail addresses and command names; isolate
         right-to-left names so that the punctuation around them stays in place."""
-        parts = re.split(r"(\S+@\S+)", text) if link else [text]
+        parts = _ADDRESS_SPLIT.split(text) if link else [text]
         out = []
         for i, part in enumerate(parts):
             m = _EMAIL.search(part) if i % 2 else None

@@ -214,15 +214,22 @@ class Service:
                 counts[status] = counts.get(status, 0) + 1
             batch.clear()
 
-        for row in self.store.all("SELECT id, attempts FROM inbound WHERE status = 'received' ORDER BY id"):
-            if row["attempts"] == 0:
-                batch.append(row["id"])
-                if len(batch) >= BATCH:
-                    flush()
-                continue
-            flush()
-            status = self.process(row["id"])
-            counts[status] = counts.get(status, 0) + 1
+        after = 0
+        while True:  # the waiting messages read a page at a time: memory stays flat whatever the backlog
+            page = self.store.conn.execute("SELECT id, attempts FROM inbound WHERE status = 'received' AND id > ? "
+                                           "ORDER BY id LIMIT 1000", (after,)).fetchall()
+            if not page:
+                break
+            after = page[-1][0]
+            for inbound_id, attempts in page:
+                if attempts == 0:
+                    batch.append(inbound_id)
+                    if len(batch) >= BATCH:
+                        flush()
+                    continue
+                flush()
+                status = self.process(inbound_id)
+                counts[status] = counts.get(status, 0) + 1
         flush()
         return counts
 

@@ -31,8 +31,9 @@ def pair_view(service, p: dict[str, Any], now: dt.datetime, *, agreements: list[
         agreements = store.all('SELECT version, "values", confirmed, active_at FROM agreements WHERE pair_id = ? '
                                "ORDER BY version", (p["id"],))
     if timers is None:
-        timers = store.all("SELECT name, due_at FROM timers WHERE pair_id = ? AND status = 'pending' ORDER BY due_at",
-                           (p["id"],))
+        # Sorted here: ORDER BY due_at led SQLite to read every pending timer (timers_due).
+        timers = sorted(store.all("SELECT name, due_at, id FROM timers WHERE pair_id = ? AND status = 'pending'",
+                                  (p["id"],)), key=lambda t: (t["due_at"], t["id"]))
     agreement = None
     if agreements:
         row = agreements[-1]
@@ -132,8 +133,10 @@ def gather(service, email: str | None = None, *, page: int | None = None, pairs:
     ids = None if whole else [p["id"] for p in rows]
     agreements = _by_pair(store, 'SELECT pair_id, version, "values", confirmed, active_at FROM agreements '
                                  "WHERE {where}1 ORDER BY pair_id, version", ids) if rows else {}
+    # ORDER BY pair_id first: by due_at alone, SQLite read every pending timer through
+    # timers_due to save a sort (0.35 s at 50,000 pairs), instead of the pairs' own.
     timers = _by_pair(store, "SELECT pair_id, name, due_at FROM timers WHERE {where}status = 'pending' "
-                             "ORDER BY due_at, id", ids) if rows else {}
+                             "ORDER BY pair_id, due_at, id", ids) if rows else {}
     views = [pair_view(service, p, now, agreements=agreements.get(p["id"], []), timers=timers.get(p["id"], []))
              for p in rows]
     cols = "email, name, role, status, away_until, available, capacity, timezone"

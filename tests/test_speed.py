@@ -54,6 +54,26 @@ def test_the_fast_builder_writes_what_the_email_package_writes(name, subject, te
     assert new.get_body(("plain",)).get_param("format") == "flowed"
 
 
+def test_an_invite_goes_in_as_the_email_package_puts_it():
+    import icalendar
+
+    from mailflow.calendar import invite
+
+    ics = invite(uid="pair-1-review@scheme.test", sequence=0, method="REQUEST", summary="Mentoring review: Sam and Ada",
+                 description="The review date", start="2026-06-01", minutes=None,
+                 organizer=("scheme@scheme.test", "Test Scheme"), attendees=[("ada@hospital.test", "Ada")], now=NOW,
+                 reader_tz="Europe/London")
+    old, new, old_raw, new_raw = _both(calendar=(ics, "REQUEST"))
+    assert new.get_content_type() == old.get_content_type() == "multipart/mixed"
+    shape = lambda m: [(p.get_content_type(), p.get_param("method"), p.get_filename()) for p in m.walk()]  # noqa: E731
+    assert shape(new) == shape(old)
+    cal_new = next(p for p in new.walk() if p.get_content_type() == "text/calendar").get_content()
+    cal_old = next(p for p in old.walk() if p.get_content_type() == "text/calendar").get_content()
+    assert cal_new == cal_old
+    attached = next(p for p in new.walk() if p.get_filename() == "invite.ics").get_content()
+    assert attached == ics and icalendar.Calendar.from_ical(attached)["METHOD"] == "REQUEST"
+
+
 def test_the_header_check_refuses_a_broken_header_block():
     assert _header_names(b"From: a\r\nSubject: x\r\n y\r\n") == ["from", "subject"]
     for broken in (b"From: a\r\n\r\nBcc: x\r\n", b"From: a\nBcc: x\r\n", b" x\r\nFrom: a\r\n", b"From a\r\n",

@@ -38,6 +38,7 @@ from ..errors import ConnectionFailed
 log = logging.getLogger("mailflow.imap")
 
 FETCH_BATCH = 200
+SETTLE_CHUNK = 500  # messages flagged or moved per command
 FETCH_BATCH_BYTES = 1024 * 1024
 IDLE_RENEW_SECONDS = 9 * 60  # RFC 2177 servers may drop IDLE after 29 minutes; renew well before
 
@@ -196,20 +197,21 @@ class ImapInbox:
                AND status IN ('processed', 'ignored', 'quarantined') ORDER BY uid""",
             (self.key, self.uidvalidity),
         )
-        if not rows:
-            return 0
-        done = [r for r in rows if r["status"] != "quarantined"]
-        held = [r for r in rows if r["status"] == "quarantined"]
-        uids = [r["uid"] for r in done]
-        if held:
-            client.add_flags([r["uid"] for r in held], [b"\\Flagged"])
-        if uids:
-            client.add_flags(uids, [b"\\Seen"])
-            if self.cfg.processed_folder:
-                self._move(client, uids)
-        with self.store.transaction():
-            for r in rows:
-                self.store.update("inbound", r["id"], imap_done=1)
+        # In chunks (issue 12): the server answers each message of a STORE or MOVE with a
+        # line of its own, so one command for a backlog of 10,000 held all the answers at once.
+        for start in range(0, len(rows), SETTLE_CHUNK):
+            chunk = rows[start:start + SETTLE_CHUNK]
+            done = [r for r in chunk if r["status"] != "quarantined"]
+            held = [r for r in chunk if r["status"] == "quarantined"]
+            uids = [r["uid"] for r in done]
+            if held:
+                client.add_flags([r["uid"] for r in held], [b"\\Flagged"])
+            if uids:
+                client.add_flags(uids, [b"\\Seen"])
+                if self.cfg.processed_folder:
+                    self._move(client, uids)
+            with self.store.transaction():
+                self.store.conn.executemany("UPDATE inbound SET imap_done = 1 WHERE id = ?", [(r["id"],) for r in chunk])
         return len(rows)
 
     def _move(self, client: IMAPClient, uids: list[int]) -> None:
