@@ -385,8 +385,7 @@ HOT_QUERIES = [
     ("pair: emails queued for the pair", "SELECT count(*) FROM outbox WHERE pair_id = ? AND status = 'pending'", (7,)),
     ("status EMAIL: the person's pairs", None, None),
     ("status EMAIL: the pairs' pending timers",
-     "SELECT pair_id, name, due_at FROM timers WHERE pair_id IN (?, ?) AND status = 'pending' "
-     "ORDER BY pair_id, due_at, id", (6, 7)),
+     "SELECT pair_id, name, due_at, id FROM timers WHERE pair_id IN (?) AND status = 'pending'", (6,)),
     ("status EMAIL: the pairs' agreements", 'SELECT pair_id, version, "values", confirmed, active_at FROM agreements '
      "WHERE pair_id IN (?, ?) AND 1 ORDER BY pair_id, version", (6, 7)),
     ("status EMAIL: outbox waiting", "SELECT count(*) FROM outbox WHERE status = ?", ("retrying",)),

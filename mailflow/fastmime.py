@@ -193,6 +193,7 @@ def build_bytes(
     calendar: tuple[bytes, str] | None = None,
     token: str = "",
     message_token: str = "",
+    attachments: tuple = (),
 ) -> bytes:
     """The bytes of the email :func:`mailflow.render.build_message` builds from the
     same arguments (the same headers, each folded the same way, and the same parts,
@@ -202,11 +203,11 @@ def build_bytes(
     Raises :class:`~mailflow.headers.AddressError` as ``build_message`` does."""
     to_env, utf8 = envelope_address(to_addr)
     odd_method = calendar is not None and not (calendar[1].isascii() and calendar[1].isalpha())
-    if utf8 or odd_method:
+    if utf8 or odd_method or attachments:  # rare: built by the email package, as before
         return build_message(rendered, from_name=from_name, from_addr=from_addr, to_name=to_name, to_addr=to_addr,
                              reply_to=reply_to, message_id=message_id, date=date, in_reply_to=in_reply_to,
                              references=references, template=template, list_id=list_id, unsubscribe=unsubscribe,
-                             calendar=calendar).as_bytes()
+                             calendar=calendar, **({"attachments": attachments} if attachments else {})).as_bytes()
     scheme_name = clean(from_name)
     try:
         head = [_address("From", scheme_name, envelope_address(from_addr)[0]),
@@ -260,6 +261,10 @@ def build_bytes(
         head.append(b'Content-Type: multipart/mixed; boundary="' + outer + b'"\r\n')
         body = (b"--" + outer + b'\r\nContent-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n\r\n'
                 + alternative + b"\r\n--" + outer + b"\r\n" + attachment + b"\r\n--" + outer + b"--\r\n")
+    language = getattr(rendered, "language", "")  # set where emails are translated (Content-Language)
+    if language:
+        head.append(_line("Content-Language", clean(language)))
+        names.append("content-language")
     header_block = b"".join(head)
     # Read the header block back: exactly the headers set, each once (see headers.check_headers).
     got = sorted(_header_names(header_block))

@@ -133,10 +133,12 @@ def gather(service, email: str | None = None, *, page: int | None = None, pairs:
     ids = None if whole else [p["id"] for p in rows]
     agreements = _by_pair(store, 'SELECT pair_id, version, "values", confirmed, active_at FROM agreements '
                                  "WHERE {where}1 ORDER BY pair_id, version", ids) if rows else {}
-    # ORDER BY pair_id first: by due_at alone, SQLite read every pending timer through
-    # timers_due to save a sort (0.35 s at 50,000 pairs), instead of the pairs' own.
-    timers = _by_pair(store, "SELECT pair_id, name, due_at FROM timers WHERE {where}status = 'pending' "
-                             "ORDER BY pair_id, due_at, id", ids) if rows else {}
+    # Sorted here, not by ORDER BY: to save a sort, SQLite read every pending timer
+    # through timers_due (0.15-0.35 s at 50,000 pairs) instead of the pairs' own.
+    timers = _by_pair(store, "SELECT pair_id, name, due_at, id FROM timers WHERE {where}status = 'pending'",
+                      ids) if rows else {}
+    for found in timers.values():
+        found.sort(key=lambda t: (t["due_at"], t["id"]))
     views = [pair_view(service, p, now, agreements=agreements.get(p["id"], []), timers=timers.get(p["id"], []))
              for p in rows]
     cols = "email, name, role, status, away_until, available, capacity, timezone"
