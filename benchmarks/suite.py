@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import clients  # noqa: E402
 from gen import generate  # noqa: E402
-from harness import set_keys, write_config  # noqa: E402
+from harness import write_config  # noqa: E402
 from servers import Dovecot  # noqa: E402
 
 EXE = Path(sys.executable).with_name("mailflow")
@@ -162,7 +162,6 @@ def run(args: list[str], env: dict, timeout: float = 3600) -> tuple[float, int, 
 
 
 _child_rss: dict[int, int] = {}
-_waitpid = os.waitpid
 
 
 def _wait_with_rusage(pid, options):  # subprocess waits with os.waitpid; keep each child's peak RSS
@@ -267,7 +266,6 @@ def backlog(table: Table, work: Path, dovecot: Dovecot, n: int) -> None:
                   note="RSS at 1/4, 1/2, 3/4 and the end of the run: " + ", ".join(f"{q} MB" for q in quarters)
                   + (f"; highest sampled {max(samples)} MB, at {samples.index(max(samples)) * 100 // len(samples)} %"
                      if samples else ""))
-        table.multipart = multipart
     finally:
         sink.stop()
 
@@ -619,7 +617,7 @@ def idle(table: Table, work: Path, dovecot: Dovecot, burst: int, probes: int) ->
             proc.terminate()
             proc.wait(30)
         sink.stop()
-        if os.environ.get("MF_BENCH_DEBUG"):
+        if os.environ.get("MF_BENCH_DEBUG"):  # the serve log, to see what a slow reply waited for
             print((work / "idle-serve" / "serve.log").read_text()[-5000:])
 
 
