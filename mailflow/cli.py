@@ -38,6 +38,19 @@ def _progress(items, label: str, length: int):
         return
     with click.progressbar(items, label=label, length=length, file=sys.stderr) as bar:
         yield from bar
+def _reader(ctx: click.Context):
+    """What a command that only reads needs: the config, the database, the rules and
+    the clock, without the service's mail machinery (its imports alone took longer
+    than the command's work; issue 12)."""
+    from types import SimpleNamespace
+
+    from .clock import SystemClock
+    from .store import Store
+    from .workflow.loader import load_workflow, rules_folder
+
+    config = _config(ctx)
+    return SimpleNamespace(config=config, store=Store(config.database_path), clock=SystemClock(),
+                           workflow=load_workflow(rules_folder(config.scheme.rules, config.path.parent)))
 
 
 class _Group(click.Group):
@@ -146,11 +159,31 @@ def enrol(ctx: click.Context, csv_path: Path) -> None:
 
 
 @main.command()
-@click.argument("mentee_email")
-@click.argument("mentor_email")
+@click.argument("mentee_email", required=False)
+@click.argument("mentor_email", required=False)
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None,
+              help="Pair many at once: a CSV with columns mentee,mentor (addresses); all or nothing.")
 @click.pass_context
-def pair(ctx: click.Context, mentee_email: str, mentor_email: str) -> None:
-    """Pair a mentee with a mentor and queue the introductions (sent by run-once or serve)."""
+def pair(ctx: click.Context, mentee_email: str | None, mentor_email: str | None, csv_path: Path | None) -> None:
+    """Pair a mentee with a mentor and queue the introductions (sent by run-once or serve).
+
+    \b
+    Or many at once, all or nothing (a bad row is reported with its line):
+        mailflow pair --csv pairs.csv      # columns: mentee,mentor
+    """
+    if csv_path is not None:
+        if mentee_email or mentor_email:
+            raise click.UsageError("give MENTEE MENTOR, or --csv FILE, not both")
+        from .enrol import read_pairs_csv
+
+        rows = read_pairs_csv(csv_path)
+        service = _service(ctx)
+        ids = service.pair_many(rows)
+        click.echo(f"paired from {csv_path}: {len(ids)} pairs, {2 * len(ids) if ids else 0} introductions queued"
+                   if ids else f"{csv_path} holds no pairs")
+        return
+    if not (mentee_email and mentor_email):
+        raise click.UsageError("give MENTEE MENTOR (their addresses), or --csv FILE")
     service = _service(ctx)
     pair_id = service.pair(mentee_email, mentor_email)
     p = service.store.pair(pair_id)
@@ -260,22 +293,30 @@ def serve(ctx: click.Context, configs: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("email", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (for everyone: every pair).")
+@click.option("--all", "everything", is_flag=True, help="Every pair, not only the counts and what needs attention.")
+@click.option("--page", type=click.IntRange(min=1), default=None, help="One page of 50 pairs (from 1).")
 @click.pass_context
-def status(ctx: click.Context, email: str | None, as_json: bool) -> None:
+def status(ctx: click.Context, email: str | None, as_json: bool, everything: bool, page: int | None) -> None:
     """Pairs and their states (for one participant with EMAIL), and the mail queues.
 
-    Shows status, dates and counts only: never what anyone wrote.
+    For everyone: pairs by state and what needs attention (flags, bounces,
+    quarantined mail, failed deliveries); each pair with --all or --page N (every
+    pair is listed anyway while there are at most 50). Shows status, dates and
+    counts only: never what anyone wrote.
     """
-    from .status import gather
+    from .status import PAGE_SIZE, format_text, gather
 
-    service = _service(ctx)
-    data = gather(service, email)
+    view = _reader(ctx)
+    if email or page or everything or as_json:
+        data = gather(view, email, page=page)
+    else:
+        data = gather(view, pairs=False)
+        if data["summary"]["pairs"] <= PAGE_SIZE:
+            data = gather(view)
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
-    from .status import format_text
-
     click.echo(format_text(data))
 
 

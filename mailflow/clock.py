@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import secrets
 from typing import Protocol
 
 UTC = dt.timezone.utc
@@ -59,6 +58,8 @@ class SecretTokens:
     """
 
     def token(self) -> str:
+        import secrets  # here: it costs start-up time that commands which send nothing need not pay
+
         return base64.b32encode(secrets.token_bytes(15)).decode("ascii").lower()
 
 

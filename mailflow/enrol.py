@@ -165,3 +165,48 @@ def check_for_scheme(people: list[Person], settings: dict) -> None:
                 for p in people if p.role == "mentor" and not p.extra.get("registration", "").strip()]
     if problems:
         raise CsvError("\n".join(problems[:20]) + f"\n({len(problems)} problems; nothing from the file was applied.)")
+@dataclass(frozen=True)
+class PairRow:
+    line: int
+    mentee: str
+    mentor: str
+
+
+def read_pairs_csv(path: Path) -> list[PairRow]:
+    """A bulk pairing file for ``mailflow pair --csv``: columns ``mentee,mentor`` (the
+    addresses; a header row naming them, in either order, is optional). Every row
+    is checked before anything is written; a bad one names its line."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise CsvError(f"{path}: cannot read the file ({exc.strerror}).") from None
+    except UnicodeDecodeError as exc:
+        raise CsvError(f"{path}: not UTF-8 text (byte {exc.start}). Save it as 'CSV UTF-8' and try again.") from None
+    rows = [r for r in csv.reader(io.StringIO(text))]
+    order = (0, 1)
+    out: list[PairRow] = []
+    seen: dict[str, int] = {}
+    for number, row in enumerate(rows, 1):
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if number == 1 and not any("@" in c for c in cells):  # a header row
+            names = [c.lower() for c in cells]
+            if "mentee" not in names or "mentor" not in names:
+                raise CsvError(f"{path}:1: the header must name the columns mentee and mentor (found {row!r}).")
+            order = (names.index("mentee"), names.index("mentor"))
+            continue
+        if len(cells) <= max(order):
+            raise CsvError(f"{path}:{number}: needs a mentee's and a mentor's address; found {row!r}. "
+                           "Nothing from the file was applied.")
+        mentee, mentor = cells[order[0]].lower(), cells[order[1]].lower()
+        for what, addr in (("mentee", mentee), ("mentor", mentor)):
+            if not _ADDR.match(addr):
+                raise CsvError(f"{path}:{number}: {what} {addr!r} is not an email address. "
+                               "Nothing from the file was applied.")
+        if mentee in seen:
+            raise CsvError(f"{path}:{number}: {mentee} is paired already on line {seen[mentee]}; "
+                           "a mentee has one mentor at a time. Nothing from the file was applied.")
+        seen[mentee] = number
+        out.append(PairRow(number, mentee, mentor))
+    return out

@@ -71,6 +71,7 @@ error naming the template and the variable, raised before anything is queued.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -387,6 +388,21 @@ def reply_subject(subject: str) -> str:
     return subject if re.match(r"re\s*:", subject, re.I) else f"Re: {subject}"
 
 
+@functools.lru_cache(maxsize=256)
+def _forms_pattern(forms: tuple[str, ...]) -> re.Pattern[str]:
+    """The forms as whole blocks of a body (see ``_Page._segments``), compiled once."""
+    return re.compile(r"(?:(?<=\n\n)|^)(" + "|".join(map(re.escape, forms)) + r")(?=\n\n|$)")
+
+
+_ADDRESS_SPLIT = re.compile(r"(\S+@\S+)")
+
+
+@functools.lru_cache(maxsize=256)
+def _names_pattern(names: frozenset[str]) -> re.Pattern[str]:
+    """Command names in running text, whole words, the longest first."""
+    return re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?![\w-])")
+
+
 class _Page:
     """Turns the plain-text blocks of one email into HTML fragments for the layout."""
 
@@ -406,6 +422,9 @@ class _Page:
                 if (context.get("lang") or "en").split("-")[0] != "en" and words and isinstance(words[0], str):
                     # In another language the emails name a command by its first word ("CONFIRMER").
                     self.names.add(" ".join(words[0].upper().split()))
+        # Speed (issue 12): the command names' pattern is compiled once per email,
+        # not once per line of text (it was most of the time spent rendering).
+        self.names_re = _names_pattern(frozenset(self.names)) if self.names else None
 
     # ------------------------------------------------------------------ blocks
 
@@ -434,7 +453,7 @@ class _Page:
             return [("text", text)]
         # A form is whole blocks: it starts after a blank line (or at the top) and ends
         # before one (or at the end); the longest form wins where two could match.
-        pattern = re.compile(r"(?:(?<=\n\n)|^)(" + "|".join(map(re.escape, self.forms)) + r")(?=\n\n|$)")
+        pattern = _forms_pattern(tuple(self.forms))
         out: list[tuple[str, str]] = []
         at = 0
         for m in pattern.finditer(text):
@@ -595,7 +614,7 @@ class _Page:
     def _inline(self, text: str, link: bool = True) -> str:
         """Escape one line of text; link e-mail addresses and command names; isolate
         right-to-left names so that the punctuation around them stays in place."""
-        parts = re.split(r"(\S+@\S+)", text) if link else [text]
+        parts = _ADDRESS_SPLIT.split(text) if link else [text]
         out = []
         for i, part in enumerate(parts):
             m = _EMAIL.search(part) if i % 2 else None
@@ -610,9 +629,8 @@ class _Page:
     def _words(self, text: str, link: bool = True) -> str:
         html = str(escape(text))
         html = _RTL_RUN.sub(lambda m: f"<bdi>{m.group(0)}</bdi>", html)
-        if link and self.names and self.reply_address:
-            pattern = r"(?<![\w-])(" + "|".join(map(re.escape, sorted(self.names, key=len, reverse=True))) + r")(?![\w-])"
-            html = re.sub(pattern, lambda m: (f'<a class="command-inline" href="{escape(self._link(m.group(1)))}" '
+        if link and self.names_re is not None and self.reply_address:
+            html = self.names_re.sub(lambda m: (f'<a class="command-inline" href="{escape(self._link(m.group(1)))}" '
                                               f'data-command="{m.group(1)}">{m.group(1)}</a>'), html)
         return html
 

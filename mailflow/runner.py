@@ -27,7 +27,6 @@ import logging
 import signal
 import threading
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from imapclient.exceptions import IMAPClientError
 
 from . import privacy, summary
@@ -145,6 +144,8 @@ class Server:
             self._run()
 
     def _run(self) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler  # serve only: run-once needs no scheduler
+
         config = self.config
         service = Service(config, clock=self.clock)
         recover(service.store, service.clock.now())

@@ -23,7 +23,6 @@ import traceback
 from dataclasses import dataclass, field, replace
 
 from . import coordinate, i18n, matching, parse
-from .calendar import is_calendar_reply
 from .clock import Clock, SecretTokens, SystemClock, TokenSource, iso, parse_iso
 from .config import Config
 from .enrol import Person, check_for_scheme
@@ -42,6 +41,7 @@ from .workflow.loader import ANYTIME, load_workflow, rules_folder
 log = logging.getLogger("mailflow")
 
 MAX_ATTEMPTS = 3
+BATCH = 50  # new messages processed in one transaction (see Service.process_pending)
 WHICH_PAIR = "which-pair"  # the reply context of "which relationship do you mean?"
 
 
@@ -242,6 +242,19 @@ class Service:
         return (f"{row['email']} cannot be paired yet: {spec.description or state}"
                 f"{' (since ' + since + ')' if since else ''}.{hint}")
 
+    def pair_many(self, rows) -> list[int]:
+        """Pair every row (``.line``, ``.mentee``, ``.mentor``) in one transaction, all or
+        nothing: a row that cannot be paired is reported with its line, and nothing
+        from the file is applied. Returns the new pairs' ids."""
+        ids = []
+        with self.store.transaction():
+            for row in rows:
+                try:
+                    ids.append(self.pair(row.mentee, row.mentor))
+                except StateError as exc:
+                    raise StateError(f"line {row.line}: {exc} Nothing from the file was applied.") from None
+        return ids
+
     # ------------------------------------------------------------------ inbound
 
     def receive(self, raw: bytes, *, source: str, mailbox: str | None = None, uidvalidity: int | None = None,
@@ -257,11 +270,75 @@ class Service:
         return [r["id"] for r in rows]
 
     def process_pending(self) -> dict[str, int]:
+        """Process every waiting message, oldest first.
+
+        Speed (issue 12): new messages go in batches of up to :data:`BATCH`, each
+        batch's attempts counted in one commit before any of its work, and its work
+        committed once, each message in a savepoint of its own (one that fails rolls
+        back alone and counts a failed attempt, as before). A message that has
+        been attempted already (its batch was cut short: the process died, maybe
+        because of it) is processed on its own by :meth:`process`, so the one that
+        kills the process is still quarantined after three attempts and the others
+        are not blamed for it. Messages are processed in the order they came."""
         counts: dict[str, int] = {}
-        for inbound_id in self.pending():
-            status = self.process(inbound_id)
-            counts[status] = counts.get(status, 0) + 1
+        batch: list[int] = []
+
+        def flush() -> None:
+            for status in self._process_batch(batch):
+                counts[status] = counts.get(status, 0) + 1
+            batch.clear()
+
+        after = 0
+        while True:  # the waiting messages read a page at a time: memory stays flat whatever the backlog
+            page = self.store.conn.execute("SELECT id, attempts FROM inbound WHERE status = 'received' AND id > ? "
+                                           "ORDER BY id LIMIT 1000", (after,)).fetchall()
+            if not page:
+                break
+            after = page[-1][0]
+            for inbound_id, attempts in page:
+                if attempts == 0:
+                    batch.append(inbound_id)
+                    if len(batch) >= BATCH:
+                        flush()
+                    continue
+                flush()
+                status = self.process(inbound_id)
+                counts[status] = counts.get(status, 0) + 1
+        flush()
         return counts
+
+    def _process_batch(self, ids: list[int]) -> list[str]:
+        """Process messages not attempted before, as one transaction (see
+        :meth:`process_pending`). Returns each one's final status."""
+        if not ids:
+            return []
+        now = self.clock.now()
+        marks = ",".join("?" * len(ids))
+        with self.store.transaction():  # the attempts, counted before any work
+            fresh = [r["id"] for r in self.store.all(
+                f"SELECT id FROM inbound WHERE id IN ({marks}) AND status = 'received' AND attempts = 0 ORDER BY id",
+                ids)]
+            # batched: if the batch is cut short (the process dies), this attempt is not
+            # held against each message: any one of them may have been the cause.
+            self.store.conn.execute(f"UPDATE inbound SET attempts = 1, batched = ? WHERE id IN ({marks}) "
+                                    "AND status = 'received' AND attempts = 0", (int(len(fresh) > 1), *ids))
+        statuses = []
+        try:
+            with self.store.transaction():  # the work, committed once for the batch
+                for inbound_id in fresh:
+                    try:
+                        statuses.append(self._work(inbound_id, 1, now))
+                    except Exception as exc:  # rolled back to its savepoint: this message alone
+                        problem = exc if isinstance(exc, StoreError) else store_error(exc, self.store.path)
+                        if problem is not None:
+                            raise problem from exc
+                        self.store.update("inbound", inbound_id, batched=0)  # this one did fail
+                        statuses.append(self._failed(inbound_id, 1, exc, now))
+        except StoreError:  # the database failed, not the messages: uncount, stop the cycle
+            for inbound_id in fresh:
+                self._give_back(inbound_id, 1)
+            raise
+        return statuses
 
     def process(self, inbound_id: int) -> str:
         """Process one stored message in one transaction. Returns its final status.
@@ -274,49 +351,55 @@ class Service:
         """
         now = self.clock.now()
         with self.store.transaction():
-            row = self.store.one("SELECT status, attempts FROM inbound WHERE id = ?", (inbound_id,))
+            row = self.store.one("SELECT status, attempts, batched FROM inbound WHERE id = ?", (inbound_id,))
             if row is None:
                 raise MailflowError(f"inbound message #{inbound_id} does not exist")
             if row["status"] != "received":
                 return row["status"]  # done meanwhile (by another process)
             attempts = row["attempts"] + 1
             self.store.update("inbound", inbound_id, attempts=attempts)
-        if attempts > MAX_ATTEMPTS:
-            return self._failed(inbound_id, attempts - 1, None, now)
+        limit = MAX_ATTEMPTS + row["batched"]  # an unfinished batch's attempt is not held against it
+        if attempts > limit:
+            return self._failed(inbound_id, attempts - 1, None, now, limit)
         try:
-            row = self.store.one("SELECT raw, original_size FROM inbound WHERE id = ?", (inbound_id,))
-            mail = parse.read(row["raw"], tz=self.config.scheme.timezone)
-            with self.store.transaction():
-                current = self.store.one("SELECT status, attempts FROM inbound WHERE id = ?", (inbound_id,))
-                if current["status"] != "received" or current["attempts"] != attempts:
-                    return current["status"]  # another consumer took it over: never act twice
-                m = match(mail, self.store, self.config, now)
-                if row["original_size"] is not None:  # only its headers were kept
-                    outcome, subject = self._too_large(mail, m, inbound_id, row["original_size"])
-                elif m.kind == "unverified":  # a From we cannot trust: kept, acts on nothing, answered by no one
-                    outcome = Outcome("ignored", f"unverified-sender: {m.detail}",
-                                      (Record("unverified-sender", {"why": m.detail[:120]}),))
-                    subject = Subject(inbound_id=inbound_id, key=f"in:{inbound_id}")
-                else:
-                    outcome, subject = self._decide(mail, m, inbound_id, now, row["raw"])
-                self.applier.apply(outcome.decisions, subject, now)
-                self.store.update(
-                    "inbound", inbound_id, status=outcome.status, reason=outcome.reason[:300],
-                    processed_at=iso(now), last_error="",
-                    participant_id=(m.participant or {}).get("id"),
-                    pair_id=subject.pair["id"] if subject.pair else None,
-                    rule_hits=_json(list(outcome.rule_hits)),
-                )
-                self.store.log(f"inbound-{outcome.status}", now, inbound_id=inbound_id,
-                               pair_id=subject.pair["id"] if subject.pair else None,
-                               participant_id=(m.participant or {}).get("id"), match=m.kind, reason=outcome.reason[:120])
-            return outcome.status
+            return self._work(inbound_id, attempts, now)
         except Exception as exc:  # one bad message must never stop the loop or be lost
             problem = exc if isinstance(exc, StoreError) else store_error(exc, self.store.path)
             if problem is not None:  # the database failed, not the message: stop the cycle, say why
                 self._give_back(inbound_id, attempts)
                 raise problem from exc
-            return self._failed(inbound_id, attempts, exc, now)
+            return self._failed(inbound_id, attempts, exc, now, limit)
+
+    def _work(self, inbound_id: int, attempts: int, now: dt.datetime) -> str:
+        """Read, match, decide and apply one message whose attempt is counted, in a
+        transaction (a savepoint inside a batch's). Raises what went wrong."""
+        row = self.store.one("SELECT raw, original_size FROM inbound WHERE id = ?", (inbound_id,))
+        mail = parse.read(row["raw"], tz=self.config.scheme.timezone)
+        with self.store.transaction():
+            current = self.store.one("SELECT status, attempts FROM inbound WHERE id = ?", (inbound_id,))
+            if current["status"] != "received" or current["attempts"] != attempts:
+                return current["status"]  # another consumer took it over: never act twice
+            m = match(mail, self.store, self.config, now)
+            if row["original_size"] is not None:  # only its headers were kept
+                outcome, subject = self._too_large(mail, m, inbound_id, row["original_size"])
+            elif m.kind == "unverified":  # a From we cannot trust: kept, acts on nothing, answered by no one
+                outcome = Outcome("ignored", f"unverified-sender: {m.detail}",
+                                  (Record("unverified-sender", {"why": m.detail[:120]}),))
+                subject = Subject(inbound_id=inbound_id, key=f"in:{inbound_id}")
+            else:
+                outcome, subject = self._decide(mail, m, inbound_id, now, row["raw"])
+            self.applier.apply(outcome.decisions, subject, now)
+            self.store.update(
+                "inbound", inbound_id, status=outcome.status, reason=outcome.reason[:300],
+                processed_at=iso(now), last_error="",
+                participant_id=(m.participant or {}).get("id"),
+                pair_id=subject.pair["id"] if subject.pair else None,
+                rule_hits=_json(list(outcome.rule_hits)),
+            )
+            self.store.log(f"inbound-{outcome.status}", now, inbound_id=inbound_id,
+                           pair_id=subject.pair["id"] if subject.pair else None,
+                           participant_id=(m.participant or {}).get("id"), match=m.kind, reason=outcome.reason[:120])
+        return outcome.status
 
     def _too_large(self, mail: Mail, m: Match, inbound_id: int, size: int) -> tuple[Outcome, Subject]:
         """A message over ``[imap] max_message_mb``: quarantined (it is still in the
@@ -343,7 +426,8 @@ class Service:
         except StoreError:
             pass  # the disk is still full: the attempt stays counted; `mailflow replay` undoes a quarantine
 
-    def _failed(self, inbound_id: int, attempts: int, exc: Exception | None, now: dt.datetime) -> str:
+    def _failed(self, inbound_id: int, attempts: int, exc: Exception | None, now: dt.datetime,
+                limit: int = MAX_ATTEMPTS) -> str:
         """Record a failed attempt (``exc``), or, with ``exc`` None, that the message's
         attempts all ended without finishing (the process died while on it)."""
         if exc is None:
@@ -353,7 +437,7 @@ class Service:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
             error = type(exc).__name__
         log.error("inbound #%d failed (attempt %d): %s", inbound_id, attempts, detail)
-        quarantine = attempts >= MAX_ATTEMPTS
+        quarantine = attempts >= limit
         with self.store.transaction():
             self.store.update("inbound", inbound_id, attempts=attempts, last_error=detail,
                               status="quarantined" if quarantine else "received",
@@ -374,7 +458,7 @@ class Service:
         if row["status"] in ("processed",):
             raise StateError(f"inbound message #{inbound_id} was already processed; replaying it would act twice")
         with self.store.transaction():
-            self.store.update("inbound", inbound_id, status="received", attempts=0, last_error="")
+            self.store.update("inbound", inbound_id, status="received", attempts=0, batched=0, last_error="")
             self.store.log("inbound-replay", self.clock.now(), inbound_id=inbound_id, was=row["status"])
         return self.process(inbound_id)
 
@@ -394,6 +478,8 @@ class Service:
                                   key=f"note:{mail.from_addr}:{day}")
         if m.kind == "own":
             return Outcome("ignored", "own-mail: our own email came back"), subject
+        from .calendar import is_calendar_reply  # icalendar, imported only when mail is read
+
         if is_calendar_reply(raw):
             # Someone accepted or declined our invite in their calendar: nothing to answer.
             return Outcome("ignored", "calendar-reply: an answer to a calendar invite"), subject
@@ -551,7 +637,7 @@ class Service:
     # ------------------------------------------------------------------ timers and outbox
 
     def fire_timers(self) -> int:
-        """Fire every timer that is due, each in its own transaction, each once.
+        """Fire every timer that is due, each once (in batches: see below).
 
         A timer whose emails would reach someone who said they are away (an
         out-of-office reply with a return date) waits until the day after they are back.
@@ -562,44 +648,62 @@ class Service:
         due = self.store.all("SELECT * FROM timers WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id",
                              (iso(now),))
         fired = 0
+        by_pair: dict[int | None, list[dict]] = {}
         for t in due:
+            by_pair.setdefault(t["pair_id"], []).append(t)
+        # Speed (issue 12): up to BATCH timers in one transaction, each in a savepoint
+        # of its own. A timer that raises rolls back alone; the ones before it are
+        # committed and the error stops the tick, as when each had its own commit.
+        for start in range(0, len(due), BATCH):
+            error: Exception | None = None
             with self.store.transaction():
-                if self.store.scalar("SELECT status FROM timers WHERE id = ?", (t["id"],)) != "pending":
-                    continue  # another process got there first
-                spec = self.workflow.timer(t["name"])
-                if t["pair_id"] is None and t["participant_id"] is None:
-                    fired += self._fire_scheme_timer(t, spec, now)
-                    continue
-                if t["pair_id"] is None:
-                    fired += self._fire_participant_timer(t, spec, now)
-                    continue
-                pair = self.store.pair(t["pair_id"])
-                if pair is None or spec is None:
-                    self.store.update("timers", t["id"], status="cancelled")
-                    continue
-                if self._superseded(t, spec, due):
-                    # After downtime: a reminder whose deadline is also past says nothing useful.
-                    self.store.update("timers", t["id"], status="cancelled")
-                    self.store.log("timer-superseded", now, pair_id=pair["id"], timer=spec.name)
-                    continue
-                person = self.store.participant(t["participant_id"]) if t["participant_id"] else None
-                back = self._away(pair, spec, person, now)
-                if back is not None:
-                    self.store.update("timers", t["id"], due_at=iso(back))
-                    self.store.log("timer-deferred", now, pair_id=pair["id"], timer=spec.name, until=iso(back))
-                    continue
-                role = None
-                if person is not None:
-                    role = "mentor" if person["id"] == pair["mentor_id"] else "mentee"
-                outcome = engine.on_timer(self.workflow, spec, pair["state"], self.store.facts(pair["id"]), now, role)
-                sender = _recipient(person) if person is not None else None
-                self.applier.apply(outcome.decisions, Subject(pair=pair, sender=sender, key=f"timer:{t['id']}"), now)
-                self.store.update("timers", t["id"], status="fired" if outcome.status == "processed" else "cancelled")
-                # A recurring timer comes round again even when its actions found nothing to do this time.
-                if spec.every is not None and pair["state"] in spec.states:
-                    self.applier.reschedule(pair, spec, parse_iso(t["due_at"]), now)
-                fired += outcome.status == "processed"
+                for t in due[start:start + BATCH]:
+                    try:
+                        with self.store.transaction():
+                            fired += self._fire_timer(t, by_pair.get(t["pair_id"], []), now)
+                    except Exception as exc:  # rolled back to its savepoint; the others commit
+                        error = exc
+                        break
+            if error is not None:
+                raise error
         return fired
+
+    def _fire_timer(self, t: dict, due: list[dict], now: dt.datetime) -> int:
+        """Fire one due timer (``due``: the due timers of its pair, for
+        :meth:`_superseded`). Returns 1 if it fired."""
+        if self.store.scalar("SELECT status FROM timers WHERE id = ?", (t["id"],)) != "pending":
+            return 0  # another process got there first
+        spec = self.workflow.timer(t["name"])
+        if t["pair_id"] is None and t["participant_id"] is None:
+            return self._fire_scheme_timer(t, spec, now)
+        if t["pair_id"] is None:
+            return self._fire_participant_timer(t, spec, now)
+        pair = self.store.pair(t["pair_id"])
+        if pair is None or spec is None:
+            self.store.update("timers", t["id"], status="cancelled")
+            return 0
+        if self._superseded(t, spec, due):
+            # After downtime: a reminder whose deadline is also past says nothing useful.
+            self.store.update("timers", t["id"], status="cancelled")
+            self.store.log("timer-superseded", now, pair_id=pair["id"], timer=spec.name)
+            return 0
+        person = self.store.participant(t["participant_id"]) if t["participant_id"] else None
+        back = self._away(pair, spec, person, now)
+        if back is not None:
+            self.store.update("timers", t["id"], due_at=iso(back))
+            self.store.log("timer-deferred", now, pair_id=pair["id"], timer=spec.name, until=iso(back))
+            return 0
+        role = None
+        if person is not None:
+            role = "mentor" if person["id"] == pair["mentor_id"] else "mentee"
+        outcome = engine.on_timer(self.workflow, spec, pair["state"], self.store.facts(pair["id"]), now, role)
+        sender = _recipient(person) if person is not None else None
+        self.applier.apply(outcome.decisions, Subject(pair=pair, sender=sender, key=f"timer:{t['id']}"), now)
+        self.store.update("timers", t["id"], status="fired" if outcome.status == "processed" else "cancelled")
+        # A recurring timer comes round again even when its actions found nothing to do this time.
+        if spec.every is not None and pair["state"] in spec.states:
+            self.applier.reschedule(pair, spec, parse_iso(t["due_at"]), now)
+        return int(outcome.status == "processed")
 
     def _schedule_scheme_timers(self, now: dt.datetime) -> None:
         """Each of the scheme's own timers (``scope = "scheme"``) has its next row: the

@@ -34,19 +34,58 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
+from typing import TYPE_CHECKING, Any
 
 from .clock import iso
 from .errors import MailflowError
 
-MIGRATIONS = Migrations("mailflow")
+if TYPE_CHECKING:
+    import sqlite_utils
+
+
+class _Migrations:
+    """The named migrations, registered like sqlite-utils' ``Migrations`` (``@MIGRATIONS(name=...)``)
+    and applied by it, under the same set name and table (``_sqlite_migrations``).
+
+    sqlite-utils is imported only when one is pending (issue 12: importing it took
+    a third of the start-up of commands like ``mailflow status``)."""
+
+    name = "mailflow"
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, Any]] = []
+
+    def __call__(self, *, name: str):
+        def register(fn):
+            if any(n == name for n, _ in self.steps):
+                raise ValueError(f"Migration {name!r} is already registered in set {self.name!r}")
+            self.steps.append((name, fn))
+            return fn
+        return register
+
+    def pending(self, conn: sqlite3.Connection) -> bool:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'") \
+                .fetchone():
+            return True
+        done = {r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?",
+                                           (self.name,))}
+        return any(n not in done for n, _ in self.steps)
+
+    def apply(self, db: sqlite_utils.Database) -> None:
+        from sqlite_utils.migrations import Migrations
+
+        migrations = Migrations(self.name)
+        for name, fn in self.steps:
+            migrations(name=name)(fn)
+        migrations.apply(db)
+
+
+MIGRATIONS = _Migrations()
 
 
 @MIGRATIONS(name="0001_initial")
@@ -329,6 +368,36 @@ def _coordinators(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0004_speed")
+def _speed(db: sqlite_utils.Database) -> None:
+    """Issue 12: every query on a hot path reads only the rows it is about.
+
+    - ``outbox_waiting``: the rows still to send, in id order (the outbox claim);
+      partial, so it holds only the queue, never the history.
+    - ``outbox_pair``: a pair's emails (``mailflow pair``/``close`` count them).
+    - ``inbound_unsettled``: messages whose mailbox copy is not yet flagged or
+      moved (settling), partial: it shrinks back as they are settled.
+    - ``pending_participant``: a person's command waiting for "which relationship?".
+    - ``pairs_state``: counts by state (``mailflow status``).
+
+    And ``inbound.batched``: the message's first attempt was part of a batch (see
+    ``Service.process_pending``), so a batch cut short does not count against it.
+    """
+    db.executescript(
+        """
+        ALTER TABLE inbound ADD COLUMN batched INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox(id) WHERE status IN ('pending', 'retrying', 'sending');
+        CREATE INDEX IF NOT EXISTS outbox_pair ON outbox(pair_id, status);
+        CREATE INDEX IF NOT EXISTS inbound_unsettled ON inbound(mailbox, uidvalidity, uid) WHERE imap_done = 0;
+        CREATE INDEX IF NOT EXISTS pending_participant ON pending(participant_id, status);
+        CREATE INDEX IF NOT EXISTS pairs_state ON pairs(state);
+        """
+    )
+
+
+_SAVEPOINTS = itertools.count(1)
+
+
 class StoreError(MailflowError):
     """The database cannot be used (disk full, read-only, unreadable). Nothing half-done
     was kept: the transaction in hand was rolled back."""
@@ -382,14 +451,24 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=30)
         conn.row_factory = sqlite3.Row
-        self.db = sqlite_utils.Database(conn)
         self.conn = conn
+        self._db = None
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA busy_timeout = 30000")
-        if str(path) != ":memory:":
-            self.db.enable_wal()
+        if str(path) != ":memory:" and self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.conn.execute("PRAGMA journal_mode = wal")
         self.conn.execute("PRAGMA synchronous = FULL")
-        MIGRATIONS.apply(self.db)
+        if MIGRATIONS.pending(self.conn):
+            MIGRATIONS.apply(self.db)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The connection as a sqlite-utils ``Database`` (imported on first use)."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
 
     def close(self) -> None:
         self.conn.close()
@@ -403,9 +482,18 @@ class Store:
         Immediate, so two processes (``serve`` and a CLI command) never deadlock on
         a read lock upgrade; the second simply waits for the first.
         """
-        if self.conn.in_transaction:
-            with self.db.atomic():  # nested: a savepoint
+        if self.conn.in_transaction:  # nested: a savepoint
+            name = f"mailflow_{next(_SAVEPOINTS)}"
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
                 yield self
+            except BaseException:
+                if self.conn.in_transaction:  # an I/O error may have ended the whole transaction
+                    self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    self.conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            else:
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
             return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -490,7 +578,7 @@ class Store:
             (pair_id,),
         )
 
-    def pairs(self, email: str | None = None) -> list[dict[str, Any]]:
+    def pairs(self, email: str | None = None, *, page: int | None = None, per_page: int = 50) -> list[dict[str, Any]]:
         sql = """SELECT p.*, me.email AS mentee_email, me.name AS mentee_name,
                         mo.email AS mentor_email, mo.name AS mentor_name,
                         me.timezone AS mentee_tz, mo.timezone AS mentor_tz,
@@ -500,8 +588,15 @@ class Store:
                  FROM pairs p JOIN participants me ON me.id = p.mentee_id
                               JOIN participants mo ON mo.id = p.mentor_id"""
         if email:
-            e = email.strip().lower()
-            return self.all(sql + " WHERE me.email = ? OR mo.email = ? ORDER BY p.id", (e, e))
+            # By the participant's id (indexed on both sides), not by a join on the
+            # address, which read every pair (issue 12).
+            person = self.scalar("SELECT id FROM participants WHERE email = ?", (email.strip().lower(),))
+            if person is None:
+                return []
+            return self.all(sql + " WHERE p.mentee_id = ? OR p.mentor_id = ? ORDER BY p.id", (person, person))
+        if page is not None:  # one page of pairs, by number, from 1
+            return self.all(sql + " WHERE p.id IN (SELECT id FROM pairs ORDER BY id LIMIT ? OFFSET ?) ORDER BY p.id",
+                            (per_page, (max(page, 1) - 1) * per_page))
         return self.all(sql + " ORDER BY p.id")
 
     def facts(self, pair_id: int) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.parser
 import email.policy
 import email.utils
 import hashlib
@@ -54,7 +55,8 @@ def receive(store: Store, config: Config, now: dt.datetime, raw: bytes, *, sourc
 def dedup_parts(raw: bytes, config: Config) -> tuple[str, str]:
     """The Message-ID and reply token(s) of a raw message, read from its headers only."""
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    msg = email.message_from_bytes(head + b"\n\n", policy=email.policy.compat32)
+    # Headers only: a multipart's boundary is not compiled for a body that is not read.
+    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\n\n")
     mid = str(msg.get("Message-ID", "") or "").strip().strip("<>").strip()
     addrs = []
     for h in ("To", "Cc", "Delivered-To", "X-Original-To"):

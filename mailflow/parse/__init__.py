@@ -23,19 +23,34 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 
-from . import mime, sender
-from .args import read_args
-from .commands import find_command, words
-from .extract import extract_parts, extract_reply
-from .forms import read_form
-from .machine import classify
 from .result import CommandResult, Expectation, Mail, Reply
 
 __all__ = ["read", "understand", "extract_parts", "extract_reply", "Mail", "Reply", "Expectation"]
 
+# The readers are imported on first use (issue 12): ``mailflow.parse.result`` is read
+# by the rules' loader, and commands that read no mail (status, enrol, --help) should
+# not pay for dateparser and the extractor's patterns.
+_LAZY = {"mime": ".mime", "sender": ".sender", "read_args": ".args", "find_command": ".commands",
+         "words": ".commands", "extract_parts": ".extract", "extract_reply": ".extract", "read_form": ".forms",
+         "classify": ".machine"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(_LAZY[name], __name__)
+    value = module if module.__name__.rsplit(".", 1)[1] == name else getattr(module, name)
+    globals()[name] = value
+    return value
+
 
 def read(raw: bytes, *, tz: str = "UTC") -> Mail:
     """Stage 1: everything that can be known from the message alone. Never raises."""
+    from . import mime, sender
+    from .machine import classify
+
     msg = mime.load(raw)
     mail = replace(mime.read_mail(raw, msg), sender=sender.check(msg))
     try:
@@ -55,6 +70,8 @@ _LEAD_INS = (("please",), ("sorry",), ("hi",), ("ok",), ("so",), ("id", "like", 
 
 def _leads(line: str, phrases: tuple[str, ...]) -> bool:
     """Whether ``line`` starts with one of ``phrases``, after at most two lead-ins."""
+    from .commands import words
+
     toks = words(line)
     for _ in range(3):
         if any(toks[: len(p.split())] == words(p) for p in phrases):
@@ -75,6 +92,9 @@ def _command(text: str, expectation: Expectation, *, base: dt.datetime, tz: str,
     and one counts only when it leads the line ("END", "Please pause until June") and
     its arguments can be read: "at the end of our meeting" or "sorry for the late
     reply" are not commands."""
+    from .args import read_args
+    from .commands import find_command
+
     if not expectation.commands:
         return CommandResult(None), {}, ()
     mine = expectation.commands.keys() if expectation.own is None else expectation.own
@@ -131,6 +151,9 @@ def understand(mail: Mail, expectation: Expectation, *, now: dt.datetime, tz: st
     participant's enrolled names: with the From display name, the evidence that a
     bare first name or initials on the last line is a sign-off.
     """
+    from .extract import extract_parts
+    from .forms import read_form
+
     base = mail.date if mail.date is not None and mail.date <= now + dt.timedelta(hours=1) else now
     body, closing, signature, text = mail.body, mail.closing, mail.signature, mail.new_text
     own = mail.own_text or mail.new_text

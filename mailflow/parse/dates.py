@@ -37,9 +37,8 @@ import re
 from collections.abc import Iterable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import dateparser
-from dateparser.date import DateDataParser
-from dateparser.search import search_dates
+# dateparser is imported where a date is read, not here: it takes ~0.1 s, and most
+# commands (status, enrol, --help) read no dates (issue 12).
 
 from mailflow.parse.result import DateResult
 
@@ -85,7 +84,9 @@ def local_base(base: dt.datetime, tz: str) -> dt.datetime:
 
 @functools.lru_cache(maxsize=64)
 def _parser(languages: tuple[str, ...], order: str, prefer: str, tz: str,
-            base: dt.datetime) -> DateDataParser:
+            base: dt.datetime):
+    from dateparser.date import DateDataParser
+
     settings = {
         "RELATIVE_BASE": base,
         "PREFER_DATES_FROM": prefer,
@@ -570,6 +571,8 @@ def _read(prepared: str, raw: str, ctx: _Ctx) -> _Outcome:
 def _search(text: str, ctx: _Ctx) -> list[str]:
     if not _has_date_word(text, ctx):
         return []
+    from dateparser.search import search_dates
+
     settings = dict(_search_settings(ctx.order, ctx.prefer, ctx.tz, ctx.base))
     try:
         found = search_dates(text, languages=list(ctx.languages), settings=settings) or []
@@ -621,4 +624,6 @@ def leading_date(text: str, *, base: dt.datetime, tz: str, date_order: str = "DM
 
 def warm_up(languages: Sequence[str] = DEFAULT_LANGUAGES) -> None:
     """Load dateparser's language data now (the first parse otherwise takes ~0.3 s)."""
+    import dateparser
+
     dateparser.parse("3 March 2026", languages=list(languages))

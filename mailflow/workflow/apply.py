@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import matching
-from ..calendar import invite as make_invite
 from ..clock import TokenSource, iso
 from ..config import Config
 from ..outbox import Recipient, enqueue, greeting_of
@@ -618,6 +617,8 @@ class Applier:
 
     def _invite(self, subject: Subject, kind: str, r: Recipient, now: dt.datetime) -> tuple[bytes, str] | None:
         """The iCalendar invite an email carries: (bytes, method), or None when there is no event."""
+        from ..calendar import invite as make_invite  # icalendar: only for an email with an invite
+
         pair = subject.pair
         if pair is None:
             return None
