@@ -381,6 +381,15 @@ def _has_text(c: str) -> bool:
     return any(ch.isalnum() for ch in c)
 
 
+def _continues(lines: Sequence[str], k: int) -> bool:
+    """``lines[k]`` ends a sentence wrapped from the line above ("any feedback is
+    highly" / "appreciated!"): it starts in lower case, and the line right above it
+    has text that ends without a sentence's or a clause's punctuation."""
+    c = lines[k].lstrip()
+    above = lines[k - 1].rstrip() if k > 0 else ""
+    return bool(c) and c[0].islower() and bool(above) and above[-1].isalnum()
+
+
 def split_tail(lines: Sequence[str], lo: int, names: Names | None = None,
                signed_below: bool = False, text_before: bool = False) -> tuple[int, int, int, int]:
     """Where the body, closing and signature of ``lines`` are.
@@ -425,7 +434,7 @@ def split_tail(lines: Sequence[str], lo: int, names: Names | None = None,
     for pos in range(len(nb) - 1, max(-1, len(nb) - 13), -1):
         k = nb[pos]
         c = lines[k]
-        if is_valediction(c, names):
+        if is_valediction(c, names) and not _continues(lines, k):
             start = k
             if pos > 0 and nb[pos - 1] == k - 1 and is_valediction(lines[k - 1], names):
                 start = k - 1  # bilingual, on two lines

@@ -286,6 +286,16 @@ def test_thank_you_followed_by_text_is_not_a_closing():
     assert parts("Thank you!\n\nP.S. I can't do Fridays.") == ("Thank you!\n\nP.S. I can't do Fridays.", "", "")
 
 
+def test_a_wrapped_sentence_ending_in_a_sign_off_word_is_the_authors_words():
+    # discourse's embedded_email_19: "appreciated!" ends the sentence above it
+    assert parts("Let me know if you like it - any feedback is highly\nappreciated!\n\n—Ryan") == \
+        ("Let me know if you like it - any feedback is highly\nappreciated!", "—Ryan", "")
+    assert parts("See you then, and\nthanks\nAnn", "Ann Lee") == ("See you then, and\nthanks", "Ann", "")
+    # a sign-off after a finished sentence is still one
+    assert parts("See you then.\nthanks\nAnn", "Ann Lee") == ("See you then.", "thanks\nAnn", "")
+    assert parts("See you then\n\nthanks,\nAnn", "Ann Lee") == ("See you then", "thanks,\nAnn", "")
+
+
 def test_name_only_sign_off_needs_the_senders_name():
     assert parts("Accept\n\nAnn", "Ann Lee") == ("Accept", "Ann", "")
     assert parts("Accept\nAL", "Lee, Ann") == ("Accept", "AL", "")
