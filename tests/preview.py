@@ -422,7 +422,9 @@ def _queue(service: Service, template: str, case: dict[str, Any], n: int) -> Ema
                                                   service.clock.now(), key=f"preview:{n}")
             row = store.one("SELECT raw FROM outbox WHERE id = ?", (ids[0],))
             return Email(template, case.get("variant", ""), "stranger", row["raw"], {}, None)
-        ids = service.applier.apply([Send(template, to, expects, case.get("vars", {}), exempt=True)], subject,
+        # The version an email about pair 3's agreement names is the one it has (1).
+        variables = {**({"version": 1} if case.get("pair") == 3 else {}), **case.get("vars", {})}
+        ids = service.applier.apply([Send(template, to, expects, variables, exempt=True)], subject,
                                     service.clock.now())
     if not ids:
         raise SystemExit(f"{template}: nothing was queued for audience {to!r}")
