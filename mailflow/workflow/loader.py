@@ -490,6 +490,19 @@ class _Locator:
 # --------------------------------------------------------------------------- loading
 
 
+def _read_toml(path: Path, problems) -> tuple[dict, str, _Locator] | None:
+    """A rule file's data, its text and locator; or None, with the problem reported
+    at the line the TOML parser names."""
+    text = path.read_text(encoding="utf-8")
+    loc = _Locator(path, text)
+    try:
+        return tomllib.loads(text), text, loc
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        problems.add(loc.where(int(m.group(1)) if m else 1), f"not valid TOML: {exc}")
+        return None
+
+
 class _Problems(list):
     def add(self, where: Where, message: str) -> None:
         self.append(f"{where}: {message}")
@@ -560,14 +573,10 @@ def _files(folder: Path, problems: _Problems, seen: tuple[Path, ...] = (),
     out: list[tuple[Path, str, dict, _Locator]] = []
     base_files: list[tuple[Path, str, dict, _Locator]] = []
     for path in sorted(folder.glob("*.toml")):
-        text = path.read_text(encoding="utf-8")
-        loc = _Locator(path, text)
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            m = re.search(r"line (\d+)", str(exc))
-            problems.add(loc.where(int(m.group(1)) if m else 1), f"not valid TOML: {exc}")
+        read = _read_toml(path, problems)
+        if read is None:
             continue
+        data, text, loc = read
         extends = (data.get("workflow") or {}).get("extends") if isinstance(data.get("workflow"), dict) else None
         if extends:
             w = loc.where(loc.find(loc.header("workflow"), "extends"))
@@ -1079,14 +1088,10 @@ def _read_translations(folder: Path, wf: Workflow, problems: _Problems) -> dict[
         own = base.resolve() == folder.resolve()
         report = problems if own else _Problems()
         for path in sorted((base / "lang").glob("*.toml")):
-            text = path.read_text(encoding="utf-8")
-            loc = _Locator(path, text)
-            try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                m = re.search(r"line (\d+)", str(exc))
-                report.add(loc.where(int(m.group(1)) if m else 1), f"not valid TOML: {exc}")
+            read = _read_toml(path, report)
+            if read is None:
                 continue
+            data, text, loc = read
             try:
                 tag = normalise(path.stem)
             except ValueError:
