@@ -403,6 +403,23 @@ def _names_pattern(names: frozenset[str]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?![\w-])")
 
 
+@functools.lru_cache(maxsize=256)
+def _command_words(commands: tuple[tuple[Any, tuple[Any, ...]], ...], english: bool
+                   ) -> tuple[frozenset[str], frozenset[str], re.Pattern[str] | None]:
+    """What may start a command line (in capitals), the command names linked in running
+    text too, and those names' pattern."""
+    words: set[str] = set()
+    names: set[str] = set()
+    for name, said in commands:
+        names.add(str(name).upper())
+        words.add(str(name).upper())
+        words.update(" ".join(w.upper().split()) for w in said if isinstance(w, str) and len(w.split()) <= 3)
+        if not english and said and isinstance(said[0], str):
+            # In another language the emails name a command by its first word ("CONFIRMER").
+            names.add(" ".join(said[0].upper().split()))
+    return frozenset(words), frozenset(names), (_names_pattern(frozenset(names)) if names else None)
+
+
 class _Page:
     """Turns the plain-text blocks of one email into HTML fragments for the layout."""
 
@@ -411,20 +428,18 @@ class _Page:
         self.reply_address = context.get("reply_address") or ""
         self.subject = reply_subject(subject)
         commands = context.get("commands") or {}
-        self.words: set[str] = set()  # what may start a command line, in capitals
-        self.names: set[str] = set()  # command names, linked in running text too
-        if isinstance(commands, dict):
-            for name, words in commands.items():
-                self.names.add(str(name).upper())
-                self.words.add(str(name).upper())
-                self.words.update(" ".join(w.upper().split()) for w in words or () if isinstance(w, str)
-                                  and len(w.split()) <= 3)
-                if (context.get("lang") or "en").split("-")[0] != "en" and words and isinstance(words[0], str):
-                    # In another language the emails name a command by its first word ("CONFIRMER").
-                    self.names.add(" ".join(words[0].upper().split()))
-        # Speed (issue 12): the command names' pattern is compiled once per email,
-        # not once per line of text (it was most of the time spent rendering).
-        self.names_re = _names_pattern(frozenset(self.names)) if self.names else None
+        english = (context.get("lang") or "en").split("-")[0] == "en"
+        try:
+            key = tuple((name, tuple(words or ())) for name, words in commands.items()) \
+                if isinstance(commands, dict) else ()
+            hash(key)
+        except TypeError:  # words that are not hashable: worked out without the cache
+            self.words, self.names, self.names_re = _command_words.__wrapped__(
+                tuple((name, tuple(words or ())) for name, words in commands.items()), english)
+        else:
+            # Speed (issue 12): worked out once per set of commands and language, and the
+            # command names' pattern compiled once, not once per line of text.
+            self.words, self.names, self.names_re = _command_words(key, english)
 
     # ------------------------------------------------------------------ blocks
 
