@@ -74,6 +74,7 @@ import datetime as dt
 import functools
 import re
 import threading
+import time
 from dataclasses import dataclass
 from email.header import Header
 from email.headerregistry import Address
@@ -101,6 +102,7 @@ _FORM_LINE = re.compile(rf"^\s*(\d+[.)]|[{_UP}][A-Za-zÀ-ÖØ-öø-ÿŒœ /'’-
 WIDTH = 72  # plain-text lines are at most this long, plus a space where they flow on
 
 AUDIENCES = ("mentor", "mentee", "coordinator", "stranger")
+FILES_TTL = 1.0  # seconds a template file's presence is trusted (Renderer._has)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class Renderer:
         self.folders = folders
         self.language = language
         self._translations: dict[tuple[str, ...], Any] = {}
+        self._files: dict[str, tuple[float, bool]] = {}  # name -> (when looked up, found)
         self._lock = threading.Lock()
         loader = jinja2.FileSystemLoader(folders)
         # One pair of environments for every language: each template is compiled once,
@@ -187,7 +190,7 @@ class Renderer:
             if lang == SOURCE:
                 break
             for variant in dict.fromkeys((lang, lang.replace("-", "_"))):
-                if any((Path(f) / variant / name).is_file() for f in self.folders):
+                if self._has(f"{variant}/{name}"):
                     return f"{variant}/{name}"
         return name
 
@@ -256,7 +259,15 @@ class Renderer:
         return Rendered(subject, plain, html, languages[0])
 
     def _has(self, name: str) -> bool:
-        return any((Path(f) / name).is_file() for f in self.folders)
+        """Whether a folder has the file ``name``. Speed (issue 12): each answer is kept
+        for a second (every email asked again, a few file look-ups each), so a template
+        added or removed while ``serve`` runs is still noticed at once, as Jinja notices
+        an edited one."""
+        now = time.monotonic()
+        found = self._files.get(name)
+        if found is None or now - found[0] > FILES_TTL:
+            found = self._files[name] = (now, any((Path(f) / name).is_file() for f in self.folders))
+        return found[1]
 
 
 def _is_language_dir(name: str) -> bool:
