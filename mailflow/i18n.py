@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import io
 import re
 import threading
@@ -70,6 +71,7 @@ def language_problem(value: str) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=1024)  # speed (issue 12): asked for every email and every reply
 def chain(tag: str | None, default: str = SOURCE) -> tuple[str, ...]:
     """The languages to try for a person, most specific first, ending with English:
     ``chain("pt-BR", "fr")`` is ``("pt-BR", "pt", "fr", "en")``."""

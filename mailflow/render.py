@@ -74,6 +74,7 @@ import datetime as dt
 import functools
 import re
 import threading
+import time
 from dataclasses import dataclass
 from email.header import Header
 from email.headerregistry import Address
@@ -101,6 +102,7 @@ _FORM_LINE = re.compile(rf"^\s*(\d+[.)]|[{_UP}][A-Za-zÀ-ÖØ-öø-ÿŒœ /'’-
 WIDTH = 72  # plain-text lines are at most this long, plus a space where they flow on
 
 AUDIENCES = ("mentor", "mentee", "coordinator", "stranger")
+FILES_TTL = 1.0  # seconds a template file's presence is trusted (Renderer._has)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class Renderer:
         self.folders = folders
         self.language = language
         self._translations: dict[tuple[str, ...], Any] = {}
+        self._files: dict[str, tuple[float, bool]] = {}  # name -> (when looked up, found)
         self._lock = threading.Lock()
         loader = jinja2.FileSystemLoader(folders)
         # One pair of environments for every language: each template is compiled once,
@@ -187,7 +190,7 @@ class Renderer:
             if lang == SOURCE:
                 break
             for variant in dict.fromkeys((lang, lang.replace("-", "_"))):
-                if any((Path(f) / variant / name).is_file() for f in self.folders):
+                if self._has(f"{variant}/{name}"):
                     return f"{variant}/{name}"
         return name
 
@@ -256,7 +259,15 @@ class Renderer:
         return Rendered(subject, plain, html, languages[0])
 
     def _has(self, name: str) -> bool:
-        return any((Path(f) / name).is_file() for f in self.folders)
+        """Whether a folder has the file ``name``. Speed (issue 12): each answer is kept
+        for a second (every email asked again, a few file look-ups each), so a template
+        added or removed while ``serve`` runs is still noticed at once, as Jinja notices
+        an edited one."""
+        now = time.monotonic()
+        found = self._files.get(name)
+        if found is None or now - found[0] > FILES_TTL:
+            found = self._files[name] = (now, any((Path(f) / name).is_file() for f in self.folders))
+        return found[1]
 
 
 def _is_language_dir(name: str) -> bool:
@@ -340,17 +351,30 @@ def flowed(text: str, width: int = WIDTH) -> str:
 
 
 def _soft_wrap(line: str, width: int) -> list[str]:
-    if len(line) <= width:
+    """``line`` cut before words, each piece as many words (each with the spaces after
+    it) as end within ``width`` characters, and at least one.
+
+    Speed (issue 12): found with ``find``/``rfind`` rather than word by word;
+    tests/test_emails.py checks it against the word-by-word way."""
+    n = len(line)
+    if n <= width:
         return [line]
-    words = re.split(r"(?<= )(?=[^ ])", line)  # each word with the spaces after it
     pieces: list[str] = []
-    current = ""
-    for word in words:
-        if current and len(current) + len(word.rstrip(" ")) > width:
-            pieces.append(current)
-            current = ""
-        current += word
-    pieces.append(current)
+    p = 0
+    while n - p > width:  # else the rest ends within the width
+        limit = p + width
+        end = line.find(" ", p)  # where the piece's first word ends (leading spaces: a word of their own)
+        if end == -1:
+            break  # one word left
+        # After the last word that ends within the width (the first word in any case):
+        cut = end if end > limit else line.rfind(" ", end, limit + 1)
+        while cut < n and line[cut] == " ":
+            cut += 1
+        if cut >= n:
+            break  # only spaces follow
+        pieces.append(line[p:cut])
+        p = cut
+    pieces.append(line[p:])
     return pieces
 
 
@@ -403,6 +427,23 @@ def _names_pattern(names: frozenset[str]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?![\w-])")
 
 
+@functools.lru_cache(maxsize=256)
+def _command_words(commands: tuple[tuple[Any, tuple[Any, ...]], ...], english: bool
+                   ) -> tuple[frozenset[str], frozenset[str], re.Pattern[str] | None]:
+    """What may start a command line (in capitals), the command names linked in running
+    text too, and those names' pattern."""
+    words: set[str] = set()
+    names: set[str] = set()
+    for name, said in commands:
+        names.add(str(name).upper())
+        words.add(str(name).upper())
+        words.update(" ".join(w.upper().split()) for w in said if isinstance(w, str) and len(w.split()) <= 3)
+        if not english and said and isinstance(said[0], str):
+            # In another language the emails name a command by its first word ("CONFIRMER").
+            names.add(" ".join(said[0].upper().split()))
+    return frozenset(words), frozenset(names), (_names_pattern(frozenset(names)) if names else None)
+
+
 class _Page:
     """Turns the plain-text blocks of one email into HTML fragments for the layout."""
 
@@ -411,20 +452,18 @@ class _Page:
         self.reply_address = context.get("reply_address") or ""
         self.subject = reply_subject(subject)
         commands = context.get("commands") or {}
-        self.words: set[str] = set()  # what may start a command line, in capitals
-        self.names: set[str] = set()  # command names, linked in running text too
-        if isinstance(commands, dict):
-            for name, words in commands.items():
-                self.names.add(str(name).upper())
-                self.words.add(str(name).upper())
-                self.words.update(" ".join(w.upper().split()) for w in words or () if isinstance(w, str)
-                                  and len(w.split()) <= 3)
-                if (context.get("lang") or "en").split("-")[0] != "en" and words and isinstance(words[0], str):
-                    # In another language the emails name a command by its first word ("CONFIRMER").
-                    self.names.add(" ".join(words[0].upper().split()))
-        # Speed (issue 12): the command names' pattern is compiled once per email,
-        # not once per line of text (it was most of the time spent rendering).
-        self.names_re = _names_pattern(frozenset(self.names)) if self.names else None
+        english = (context.get("lang") or "en").split("-")[0] == "en"
+        try:
+            key = tuple((name, tuple(words or ())) for name, words in commands.items()) \
+                if isinstance(commands, dict) else ()
+            hash(key)
+        except TypeError:  # words that are not hashable: worked out without the cache
+            self.words, self.names, self.names_re = _command_words.__wrapped__(
+                tuple((name, tuple(words or ())) for name, words in commands.items()), english)
+        else:
+            # Speed (issue 12): worked out once per set of commands and language, and the
+            # command names' pattern compiled once, not once per line of text.
+            self.words, self.names, self.names_re = _command_words(key, english)
 
     # ------------------------------------------------------------------ blocks
 

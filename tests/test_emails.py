@@ -194,6 +194,28 @@ def test_flowed_round_trips_through_the_standard_library(lines):
         assert len(line) <= 73 or " " not in line.strip(), f"a line that could have been wrapped: {line!r}"
 
 
+def _soft_wrap_word_by_word(line: str, width: int) -> list[str]:
+    """The way render._soft_wrap first worked (and must still cut): word by word."""
+    if len(line) <= width:
+        return [line]
+    pieces, current = [], ""
+    for word in re.split(r"(?<= )(?=[^ ])", line):  # each word with the spaces after it
+        if current and len(current) + len(word.rstrip(" ")) > width:
+            pieces.append(current)
+            current = ""
+        current += word
+    pieces.append(current)
+    return pieces
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=" ab\tcé", max_size=80) | LINE, st.integers(1, 80))
+def test_flowed_cuts_lines_where_the_word_by_word_way_cuts_them(line, width):
+    from mailflow.render import _soft_wrap
+
+    assert _soft_wrap(line, width) == _soft_wrap_word_by_word(line, width)
+
+
 def test_flowed_wraps_after_spaces_and_stuffs_what_a_reader_would_misread():
     text = "word " * 30 + "end\n    ACCEPT   indented\nFrom the start\n>not a quote\n-- \nfooter"
     out = flowed(text)

@@ -95,6 +95,7 @@ Rules:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -144,7 +145,17 @@ def render_form(fields: Sequence[FieldSpec], values: Mapping[str, object] | None
                 lang: str | None = None) -> str:
     """The form as printed in our emails (see the module docstring); dates in ``lang``
     (a BCP 47 tag; English when not given)."""
-    values = values or {}
+    if not values:  # speed (issue 12): a blank form is the same every time (every email shows its forms)
+        return _blank_form(tuple(fields), lang)
+    return _render_form(fields, values, lang)
+
+
+@functools.lru_cache(maxsize=256)
+def _blank_form(fields: tuple[FieldSpec, ...], lang: str | None) -> str:
+    return _render_form(fields, {}, lang)
+
+
+def _render_form(fields: Sequence[FieldSpec], values: Mapping[str, object], lang: str | None) -> str:
     blocks: list[list[str]] = []
     blank = all(_is_blank(values.get(spec.name)) for spec in fields)
     for spec in fields:

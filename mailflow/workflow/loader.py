@@ -337,6 +337,10 @@ class Workflow:
     template_folders: tuple[Path, ...] = ()
     enrol_implied: dict[str, StartSpec] = field(default_factory=dict)  # the same, when consent is implied
     translations: dict[str, Translation] = field(default_factory=dict)  # language -> its words and labels
+    # Speed (issue 12): commands and form fields by (context or form, languages), worked
+    # out once; every email's context and every reply asks for them. Not an init field,
+    # so each replace() starts with an empty one.
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def pairable(self, state: str | None) -> bool:
         """Whether a person in their own ``state`` may be paired or listed (no state: yes)."""
@@ -367,6 +371,13 @@ class Workflow:
                     ) -> tuple[FieldSpec, ...]:
         """A form's fields with the label and help of the first of ``languages`` that
         translates them; the English label and synonyms stay readable."""
+        key = ("fields", form, tuple(languages) if isinstance(languages, list) else languages)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._form_fields(form, languages)
+        return found
+
+    def _form_fields(self, form: str | None, languages: tuple[str, ...] | str | None) -> tuple[FieldSpec, ...]:
         from dataclasses import replace as _replace
 
         fields = self.forms.get(form or "", ())
@@ -404,6 +415,14 @@ class Workflow:
         """The words of every command a reply in ``context`` may carry: the context's
         own, then the ``anytime`` commands it does not replace; with ``languages``
         (a person's, most specific first), their words come before the English ones."""
+        key = ("commands", context, tuple(languages) if isinstance(languages, list) else languages)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._commands(context, languages)
+        return dict(found)  # the caller's own copy (the words are tuples)
+
+    def _commands(self, context: str | None, languages: tuple[str, ...] | str | None
+                  ) -> dict[str, tuple[str, ...]]:
         own = self.replies.get(context or "")
         anytime = self.replies.get(ANYTIME)
         out: dict[str, tuple[str, ...]] = self.own_commands(context, languages) if own else {}
