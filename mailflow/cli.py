@@ -151,7 +151,7 @@ def enrol(ctx: click.Context, csv_path: Path) -> None:
 
     people = read_csv(csv_path)
     service = _service(ctx)
-    counts = service.enrol(_progress(people, "enrolling", len(people)))
+    counts = service.enrol(people, progress=_progress)
     click.echo(f"enrolled from {csv_path}: {counts['added']} added, {counts['updated']} updated, "
                f"{counts['unchanged']} unchanged"
                + (f", {counts['withdrawn']} not enrolled again (they replied NO to their welcome)"

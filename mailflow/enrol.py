@@ -165,6 +165,8 @@ def check_for_scheme(people: list[Person], settings: dict) -> None:
                 for p in people if p.role == "mentor" and not p.extra.get("registration", "").strip()]
     if problems:
         raise CsvError("\n".join(problems[:20]) + f"\n({len(problems)} problems; nothing from the file was applied.)")
+
+
 @dataclass(frozen=True)
 class PairRow:
     line: int

@@ -82,14 +82,18 @@ class Service:
 
     # ------------------------------------------------------------------ participants
 
-    def enrol(self, people: list[Person]) -> dict[str, int]:
-        """Add or update participants, all in one transaction. Returns counts."""
+    def enrol(self, people: list[Person], progress=None) -> dict[str, int]:
+        """Add or update participants, all in one transaction. Returns counts.
+        ``progress(items, label, length)``, if given, wraps each long loop (the
+        command line's progress bar)."""
         now = self.clock.now()
+        people = list(people)
+        show = progress or (lambda items, _label, _length: items)
         counts = {"added": 0, "updated": 0, "unchanged": 0, "withdrawn": 0}
         check_for_scheme(people, self.workflow.settings)  # a column the scheme requires: all or nothing
         new: list[tuple[int, Person]] = []
         with self.store.transaction():
-            for p in people:
+            for p in show(people, "enrolling", len(people)):
                 row = self.store.participant_by_email(p.email)
                 if row is not None and row["status"] == "withdrawn":
                     # They said NO to taking part: a file that still lists them does not
@@ -123,7 +127,7 @@ class Service:
                 self._settings_from_csv(p)
             # The rules' enrolment step (a welcome, the directory of mentors), once, for each
             # one added: after every row is in, so a directory lists the mentors of this file too.
-            for pid, p in new:
+            for pid, p in show(new, "welcoming", len(new)):
                 person = _recipient(self.store.participant(pid))
                 self.applier.apply(engine.on_enrol(self.workflow, p.role, self.config.scheme.consent, now),
                                    Subject(sender=person, key=f"enrol:{pid}"), now)

@@ -76,6 +76,22 @@ def test_init_scheme_says_what_each_preset_needs(tmp_path):
     assert not (tmp_path / "c.toml").exists(), "nothing written for an unknown preset"
 
 
+def test_mailflow_enrol_from_the_command_line_in_a_scheme_that_requires_registrations(tmp_path):
+    """The rows are checked for the scheme's required columns and then enrolled: the
+    check must not use up the rows (a generator once left nothing to enrol)."""
+    path = tmp_path / "mailflow.toml"
+    run("--config", str(path), "init", "--scheme", "clinical-training")
+    csv = tmp_path / "people.csv"
+    csv.write_text("role,name,email,registration\nmentor,Dr Ada Byron,ada@hospital.test,HCPC PYL12345\n"
+                   "mentee,Sam Lee,sam@university.test,\n")
+    env = {"MAILFLOW_IMAP_PASSWORD": "x", "MAILFLOW_SMTP_PASSWORD": "y"}
+    out = run("--config", str(path), "enrol", "--csv", str(csv), env=env)
+    assert "2 added" in out, out
+    csv.write_text("role,name,email,registration\nmentor,Dr No Number,no@hospital.test,\n")
+    out = run("--config", str(path), "enrol", "--csv", str(csv), env=env, expect=1)
+    assert "people.csv:2: mentor no@hospital.test has no registration" in out and "nothing" in out
+
+
 # --------------------------------------------------------------------------- extending a folder
 
 
