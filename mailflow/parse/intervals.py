@@ -91,6 +91,21 @@ def _in_english(text: str) -> str | None:
     return out if out != (text or "") else None
 
 
+def _read_any_language(read, text: str) -> int | None:
+    """``read(text)``, or else ``read`` of the text with its French, Spanish and
+    Portuguese words put in English."""
+    value = read(text)
+    if value is None and (english := _in_english(text)) is not None:
+        value = read(english)
+    return value
+
+
+def _words(text: str) -> str:
+    """``text`` in lower case, its punctuation (but ``.`` and ``-``) and runs of spaces
+    made one space, with a space at each end, for matching whole words."""
+    return re.sub(r"\s+", " ", " " + re.sub(r"[^\w.\- ]+", " ", (text or "").lower()) + " ")
+
+
 def read_interval(text: str) -> int | None:
     """Days between meetings, from an agreed frequency; ``None`` if it says none.
 
@@ -99,15 +114,11 @@ def read_interval(text: str) -> int | None:
     in French, Spanish or Portuguese: "une fois par mois", "cada dos semanas",
     "mensal" (see :data:`_FOREIGN`).
     """
-    days = _read_interval(text)
-    if days is None and (english := _in_english(text)) is not None:
-        days = _read_interval(english)
-    return days
+    return _read_any_language(_read_interval, text)
 
 
 def _read_interval(text: str) -> int | None:
-    t = " " + re.sub(r"[^\w.\- ]+", " ", (text or "").lower()) + " "
-    t = re.sub(r"\s+", " ", t)
+    t = _words(text)
     # "N times a/per UNIT", "twice a year", "once a month"
     m = re.search(rf" {_NUM} (?:times? )?(?:a|an|per|each|every) {_UNIT} ", t)
     if m:
@@ -142,15 +153,11 @@ def read_notice(text: str) -> int | None:
     "at least 24 hours' notice" -> 24, "a day before" -> 24, "two days" -> 48,
     "a week's notice" -> 168, "48h" -> 48; "24 heures", "un día antes", "48 horas".
     """
-    hours = _read_notice(text)
-    if hours is None and (english := _in_english(text)) is not None:
-        hours = _read_notice(english)
-    return hours
+    return _read_any_language(_read_notice, text)
 
 
 def _read_notice(text: str) -> int | None:
-    t = " " + re.sub(r"[^\w.\- ]+", " ", (text or "").lower()) + " "
-    t = re.sub(r"\s+", " ", t)
+    t = _words(text)
     m = re.search(rf" {_NUM} ?(hours?|hrs?|h|days?|working days?|weeks?) ", t)
     if m:
         n = _n(m.group(1))
