@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,6 +88,27 @@ def write_config(directory: Path, account: Account, sink: SmtpSink, *, scheme_ad
         retry_first_seconds = 60
         """) + SUMMARY_OFF * (not summary) + extra, encoding="utf-8")
     return path
+
+
+def wait_until(predicate, timeout: float, what: str, every: float = 0.1):
+    """``predicate()``'s first true value, asked every ``every`` seconds; fails the test
+    after ``timeout`` seconds, naming ``what`` it waited for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def own_example_hosts(path: Path) -> None:
+    """Replace the example config's placeholder hosts and addresses with a scheme's own."""
+    text = path.read_text()
+    for old, new in (("imap.example.org", "imap.riverside.test"), ("smtp.example.org", "smtp.riverside.test"),
+                     ("example.org", "riverside.test")):
+        text = text.replace(old, new)
+    path.write_text(text)
 
 
 def set_keys(path: Path, section: str, **values) -> None:

@@ -10,7 +10,7 @@ import email.policy
 
 import pytest
 
-from harness import COORDINATOR, MENTEE, MENTOR, make_service
+from harness import COORDINATOR, MENTEE, MENTOR, make_service, wait_until
 from servers import SmtpSink
 
 
@@ -170,15 +170,7 @@ def test_2_enrolment_refuses_names_that_could_break_a_header_with_the_line(name,
 
 
 def _wait(predicate, timeout: float, what: str):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return wait_until(predicate, timeout, what, every=0.05)
 
 
 def test_10_a_message_that_kills_the_process_ends_quarantined_after_three(tmp_path, imap_account, smtp_sink):

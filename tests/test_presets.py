@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import body
+from harness import body, own_example_hosts
 from mailflow import matching
 from mailflow.cli import main
 from mailflow.clock import CountingTokens, FixedClock
@@ -54,11 +54,7 @@ def test_init_scheme_writes_the_preset_and_check_accepts_it(tmp_path, preset):
     assert f"scheme {preset}: " in out and "enrolment CSV columns: role; name; email" in out
     assert tomllib.loads(path.read_text())["scheme"]["rules"] == preset
     # Once the example's hosts and addresses are the scheme's own, check passes offline.
-    text = path.read_text()
-    for old, new in (("imap.example.org", "imap.riverside.test"), ("smtp.example.org", "smtp.riverside.test"),
-                     ("example.org", "riverside.test")):
-        text = text.replace(old, new)
-    path.write_text(text)
+    own_example_hosts(path)
     out = run("--config", str(path), "check", "--offline",
               env={"MAILFLOW_IMAP_PASSWORD": "x", "MAILFLOW_SMTP_PASSWORD": "y"})
     assert "FAIL" not in out

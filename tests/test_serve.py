@@ -7,17 +7,8 @@ import signal
 import time
 
 from clients import gmail_reply, outlook_reply
-from harness import Installation, MENTEE, MENTOR, body, write_config
+from harness import Installation, MENTEE, MENTOR, body, wait_until, write_config
 from proxy import Proxy
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_serve_uses_idle_reconnects_and_stops_cleanly(tmp_path, imap_account, smtp_sink):

@@ -26,19 +26,9 @@ from pathlib import Path
 import pytest
 
 from clients import outlook_reply
-from harness import COORDINATOR, MENTEE, MENTOR, Installation, make_service, set_keys, write_config
+from harness import COORDINATOR, MENTEE, MENTOR, Installation, make_service, set_keys, wait_until, write_config
 from proxy import Proxy
 from servers import BlackHole
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 # --------------------------------------------------------------------------- SMTP
