@@ -261,7 +261,7 @@ class Renderer:
     def _has(self, name: str) -> bool:
         """Whether a folder has the file ``name``. Speed (issue 12): each answer is kept
         for a second (every email asked again, a few file look-ups each), so a template
-        added or removed while ``serve`` runs is still noticed at once, as Jinja notices
+        added or removed while ``serve`` runs is noticed within a second, as Jinja notices
         an edited one."""
         now = time.monotonic()
         found = self._files.get(name)
