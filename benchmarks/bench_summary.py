@@ -51,7 +51,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mailflow-bench-") as tmp:
         d = Path(tmp)
         (d / "mailflow.toml").write_text('[scheme]\nname = "Bench"\naddress = "m@bench.example"\n'
-                                         'coordinators = ["c@bench.example"]\ntimezone = "Europe/London"\n'
+                                         'coordinators = ["c@bench.example"]\ntimezone = "Europe/London"\nconsent = "implied"\n'
                                          '[outbox]\ntransport = "maildir"\nmaildir = "out"\n'
                                          'daily_cap_per_recipient = 100000\n')
         service = Service(load(d / "mailflow.toml"), clock=FixedClock(dt.datetime(2026, 3, 2, 9, tzinfo=dt.timezone.utc)))

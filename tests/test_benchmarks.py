@@ -36,3 +36,14 @@ def test_the_small_benchmark_measures_every_figure(tmp_path):
     assert rows["--help imports none of the mail machinery"]["ok"], rows["--help imports none of the mail machinery"]
     assert "| figure | value | unit | target | ratio | met | note |" in proc.stdout
     assert data["machine"]["cores"] and "load_after" in data["machine"]
+
+
+@pytest.mark.parametrize("script", [["bench_summary.py", "--pairs", "20"], ["bench_understand.py", "--rounds", "1"],
+                                    ["bench_extract.py", "--rounds", "1"]])
+def test_each_stage_benchmark_still_runs(script):
+    """The one-stage benchmarks, on the least data, so that a change to the service
+    (the welcome's consent once stopped bench_summary.py from pairing) is seen here."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script[0]), *script[1:]], capture_output=True,
+                          text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert " ms" in proc.stdout, proc.stdout
